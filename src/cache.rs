@@ -1,0 +1,132 @@
+//! Rendered images in memory, bounded in bytes, with concurrent misses for
+//! one key coalesced into a single render.
+//!
+//! The key hashes the template version with the decoded modifications, so
+//! an edited template can never hit an entry of its previous version.
+//! Failures are kept for a short while, so a broken URL hit in a loop costs
+//! one render per interval rather than one per hit.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::future::Cache;
+use moka::Expiry;
+use sha2::{Digest, Sha256};
+
+use crate::modifications::Modification;
+use crate::render::RenderError;
+use crate::request::ImagePath;
+use crate::template::Template;
+
+/// A cache key: SHA-256 of everything that determines the output.
+pub type Key = [u8; 32];
+
+/// A rendered image, shared by every response that serves it.
+#[derive(Debug)]
+pub struct Image {
+    /// The encoded bytes; cloning shares them.
+    pub body: Bytes,
+    /// How long the render took, for `Server-Timing`.
+    pub render_time: Duration,
+}
+
+/// What a render produced.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Image(Arc<Image>),
+    Failed(RenderError),
+}
+
+/// Why no outcome could be had; never cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+/// Per-entry lifetimes: images stay until evicted, failures briefly.
+struct Lifetimes {
+    failure_ttl: Duration,
+}
+
+impl Expiry<Key, Outcome> for Lifetimes {
+    fn expire_after_create(&self, _: &Key, value: &Outcome, _: Instant) -> Option<Duration> {
+        match value {
+            Outcome::Image(_) => None,
+            Outcome::Failed(_) => Some(self.failure_ttl),
+        }
+    }
+}
+
+/// Overhead counted for each entry besides its body.
+const ENTRY_OVERHEAD: usize = 160;
+
+/// The image cache.
+#[derive(Clone)]
+pub struct ImageCache {
+    inner: Cache<Key, Outcome>,
+}
+
+impl ImageCache {
+    pub fn new(max_bytes: u64, failure_ttl: Duration) -> ImageCache {
+        let inner = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_: &Key, value: &Outcome| {
+                let body = match value {
+                    Outcome::Image(image) => image.body.len(),
+                    Outcome::Failed(_) => 0,
+                };
+                u32::try_from(body + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+            })
+            .expire_after(Lifetimes { failure_ttl })
+            .build();
+        ImageCache { inner }
+    }
+
+    /// The cache key of a request.
+    pub fn key(template: &Template, path: &ImagePath, mods: &[Modification]) -> Key {
+        let mut hash = Sha256::new();
+        hash.update(template.hash);
+        for part in [
+            path.user.as_str(),
+            path.base.as_str(),
+            path.format.extension(),
+        ] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+        // Re-serialised, so every base64 flavour and JSON escaping of the
+        // same modifications shares one entry.
+        let canonical = serde_json::to_vec(mods).unwrap_or_default();
+        hash.update(canonical);
+        hash.finalize().into()
+    }
+
+    /// The cached outcome, without rendering.
+    pub async fn get(&self, key: &Key) -> Option<Outcome> {
+        self.inner.get(key).await
+    }
+
+    /// The cached outcome, or the one `render` produces. Callers asking for
+    /// the same key meanwhile wait for this render. It runs in a task of its
+    /// own, so a caller that goes away (a closed connection) neither cancels
+    /// nor restarts it.
+    pub async fn get_or_render<F>(&self, key: Key, render: F) -> Result<Outcome, Busy>
+    where
+        F: Future<Output = Result<Outcome, Busy>> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move { inner.try_get_with(key, render).await });
+        match task.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(busy)) => Err(*busy),
+            Err(_) => Ok(Outcome::Failed(RenderError::Failed(
+                "render task ended".into(),
+            ))),
+        }
+    }
+
+    /// Entries and their weighed bytes, for health checks.
+    pub fn usage(&self) -> (u64, u64) {
+        (self.inner.entry_count(), self.inner.weighted_size())
+    }
+}

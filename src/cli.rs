@@ -1,0 +1,92 @@
+//! The command line: `signet serve` and `signet sign`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::http::{self, AppState};
+use crate::sign;
+
+/// Signed-image rendering server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (demo mode when no config is given).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, env = "SIGNET_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print signed URLs, for one recipient or a whole CSV file.
+    Sign(sign::SignArgs),
+}
+
+/// Runs the command line; errors print as one message.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Sign(args) => sign::run(args),
+    }
+}
+
+fn serve(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = Config::load(config_path.as_deref(), std::env::vars())?;
+    let listen = config.listen.clone();
+    let demo = config.demo;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let state = AppState::new(config).map_err(anyhow::Error::msg)?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, fonts = state.renderer.font_faces(), "listening");
+        if demo {
+            print_demo_banner(&address.to_string());
+        }
+        http::serve(listener, state, http::shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_demo_banner(address: &str) {
+    let host = address.replace("0.0.0.0", "127.0.0.1");
+    let json = r#"[{"name":"text_candidate","text":"Ada Lovelace"}]"#;
+    let url = crate::signing::signed_url(
+        &format!("http://{host}"),
+        config::DEMO_USER,
+        config::DEMO_TEMPLATE,
+        "png",
+        json,
+        config::DEMO_SECRET,
+    );
+    eprintln!(
+        "\n  *** DEMO MODE ***  no --config given: serving the shipped templates with the\n  \
+         public demo secret `{}`. Do not expose this server.\n\n  Open this signed certificate URL:\n",
+        config::DEMO_SECRET
+    );
+    println!("  {url}\n");
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}

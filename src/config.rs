@@ -1,0 +1,373 @@
+//! Server configuration: defaults, then a TOML file, then `SIGNET_*`
+//! environment overrides, in that order.
+//!
+//! The file format is the config contract of the protocol spec; every key
+//! has a default so that a server with no configuration at all starts in
+//! demo mode on the templates it ships.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::request::UserId;
+
+/// The demo account: the same ids the spec and the reference client use in
+/// their examples, so a copied example works against the demo server.
+pub const DEMO_USER: &str = "be6a052e-bce8-4c14-8bbb-ea6b6f9941d5";
+/// The demo secret. Public by design: demo mode is for trying Signet out.
+pub const DEMO_SECRET: &str = "secretzzzz";
+/// The demo certificate template.
+pub const DEMO_TEMPLATE: &str = "TEafv3AfNptmzii4zj2jkc";
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Everything the server needs to know at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: String,
+    /// Folder of `<user_id>/<base_id>.svg` templates.
+    pub templates_dir: PathBuf,
+    /// Folder of fonts loaded once at start.
+    pub fonts_dir: PathBuf,
+    /// Bound on the bytes of rendered images kept in memory.
+    pub cache_max_bytes: u64,
+    /// The accounts and their signing secrets.
+    pub users: Vec<UserConfig>,
+    /// Longest accepted request target (path and query), in bytes.
+    pub max_url_bytes: usize,
+    /// Longest accepted text of one modification, in characters.
+    pub max_text_chars: usize,
+    /// Most modifications accepted in one URL.
+    pub max_modifications: usize,
+    /// Largest template file accepted, in bytes.
+    pub max_template_bytes: u64,
+    /// Most XML nodes a template may hold.
+    pub max_template_nodes: u32,
+    /// Largest output image, in pixels (width × height); also bounds
+    /// embedded raster images.
+    pub max_pixels: u64,
+    /// Largest embedded raster image file, in bytes.
+    pub max_image_bytes: u64,
+    /// Renders running at once; 0 means one per CPU.
+    pub render_concurrency: usize,
+    /// Renders allowed to wait for a slot before the server answers 503.
+    pub max_waiting_renders: usize,
+    /// Time after which a render is abandoned and answered as failed.
+    pub render_timeout_ms: u64,
+    /// How long a failed render is remembered before it is tried again.
+    pub failure_ttl_ms: u64,
+    /// Time a client has to send its request headers.
+    pub header_read_timeout_ms: u64,
+    /// `Cache-Control` of successful image responses.
+    pub cache_control: String,
+    /// Set by the loader, never by the file: true when no config was given.
+    #[serde(skip)]
+    pub demo: bool,
+}
+
+/// One account as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The account id that appears in URLs.
+    pub id: String,
+    /// Active secrets; any of them verifies a URL (rotation).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Name of an environment variable holding comma-separated secrets.
+    #[serde(default)]
+    pub secrets_env: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            templates_dir: "templates".into(),
+            fonts_dir: "fonts".into(),
+            cache_max_bytes: 256 * 1024 * 1024,
+            users: Vec::new(),
+            max_url_bytes: 16 * 1024,
+            max_text_chars: 1000,
+            max_modifications: 64,
+            max_template_bytes: 4 * 1024 * 1024,
+            max_template_nodes: 100_000,
+            max_pixels: 25_000_000,
+            max_image_bytes: 8 * 1024 * 1024,
+            render_concurrency: 0,
+            max_waiting_renders: 64,
+            render_timeout_ms: 10_000,
+            failure_ttl_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            cache_control: "public, max-age=86400, stale-while-revalidate=604800".into(),
+            demo: false,
+        }
+    }
+}
+
+/// Keys that `SIGNET_<KEY>` may override; `users` is too structured for an
+/// environment variable.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "templates_dir",
+    "fonts_dir",
+    "cache_max_bytes",
+    "max_url_bytes",
+    "max_text_chars",
+    "max_modifications",
+    "max_template_bytes",
+    "max_template_nodes",
+    "max_pixels",
+    "max_image_bytes",
+    "render_concurrency",
+    "max_waiting_renders",
+    "render_timeout_ms",
+    "failure_ttl_ms",
+    "header_read_timeout_ms",
+    "cache_control",
+];
+
+/// Environment variables with the prefix that are not config keys.
+const ENV_OTHER: &[&str] = &["SIGNET_LOG", "SIGNET_CONFIG"];
+
+impl Config {
+    /// Loads `path`, or the demo configuration when `path` is `None`, then
+    /// applies the `SIGNET_*` variables of `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (mut table, base_dir) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                let table: toml::Table = text
+                    .parse()
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
+                let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+                (table, Some(dir))
+            }
+            None => (toml::Table::new(), None),
+        };
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        apply_env(&mut table, &env)?;
+        let mut config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        if path.is_none() {
+            config.demo = true;
+            config.users = vec![UserConfig {
+                id: DEMO_USER.into(),
+                secrets: vec![DEMO_SECRET.into()],
+                secrets_env: None,
+            }];
+        }
+        // Paths in a file are relative to the file, so a service started
+        // from any working directory finds the same folders.
+        if let Some(dir) = base_dir {
+            let from_env = |key: &str| env.iter().any(|(k, _)| k == &env_name(key));
+            if !from_env("templates_dir") {
+                config.templates_dir = dir.join(&config.templates_dir);
+            }
+            if !from_env("fonts_dir") {
+                config.fonts_dir = dir.join(&config.fonts_dir);
+            }
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The configuration the tests and library users build in code.
+    pub fn for_dirs(templates_dir: PathBuf, fonts_dir: PathBuf) -> Config {
+        Config {
+            templates_dir,
+            fonts_dir,
+            ..Config::default()
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.max_pixels == 0 || self.max_url_bytes == 0 || self.render_timeout_ms == 0 {
+            return invalid(
+                "max_pixels, max_url_bytes and render_timeout_ms must be above 0".into(),
+            );
+        }
+        if !self.demo && self.users.is_empty() {
+            return invalid("no [[users]]: nobody could sign a URL".into());
+        }
+        Ok(())
+    }
+
+    /// The users with their active secrets, with `secrets_env` resolved.
+    pub fn user_secrets(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<HashMap<UserId, Vec<String>>, ConfigError> {
+        let mut users = HashMap::new();
+        for user in &self.users {
+            let id = UserId::parse(&user.id).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "user id `{}` must be 1 to 64 of A-Z a-z 0-9 _ -",
+                    user.id
+                ))
+            })?;
+            let mut secrets = user.secrets.clone();
+            if let Some(name) = &user.secrets_env {
+                let value = env(name).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "user {}: environment variable {name} is not set",
+                        user.id
+                    ))
+                })?;
+                secrets.extend(value.split(',').map(str::trim).map(String::from));
+            }
+            secrets.retain(|s| !s.is_empty());
+            if secrets.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "user {} has no secret",
+                    user.id
+                )));
+            }
+            if users.insert(id, secrets).is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "user {} is listed twice",
+                    user.id
+                )));
+            }
+        }
+        Ok(users)
+    }
+
+    /// Render slots: the configured number, or one per CPU.
+    pub fn render_slots(&self) -> usize {
+        if self.render_concurrency > 0 {
+            self.render_concurrency
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+}
+
+fn env_name(key: &str) -> String {
+    format!("SIGNET_{}", key.to_ascii_uppercase())
+}
+
+fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("SIGNET_") else {
+            continue;
+        };
+        if ENV_OTHER.contains(&name.as_str()) {
+            continue;
+        }
+        let key = rest.to_ascii_lowercase();
+        if !ENV_KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "{name} is not a configuration override (known: {})",
+                ENV_KEYS
+                    .iter()
+                    .map(|k| env_name(k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        // Numbers stay numbers; anything else is taken as a string, so
+        // SIGNET_LISTEN=0.0.0.0:8080 needs no TOML quoting.
+        let parsed = value
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(value.clone()));
+        table.insert(key, parsed);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn no_config_means_demo_mode_with_the_demo_user() {
+        let config = Config::load(None, vars(&[])).unwrap();
+        assert!(config.demo);
+        let users = config.user_secrets(&|_| None).unwrap();
+        let demo = UserId::parse(DEMO_USER).unwrap();
+        assert_eq!(users[&demo], vec![DEMO_SECRET.to_string()]);
+    }
+
+    #[test]
+    fn environment_overrides_win_over_defaults() {
+        let config = Config::load(
+            None,
+            vars(&[
+                ("SIGNET_LISTEN", "0.0.0.0:9000"),
+                ("SIGNET_CACHE_MAX_BYTES", "1024"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.cache_max_bytes, 1024);
+    }
+
+    #[test]
+    fn a_misspelt_override_is_refused() {
+        let err = Config::load(None, vars(&[("SIGNET_CACHE_MAX", "1")])).unwrap_err();
+        assert!(err.to_string().contains("SIGNET_CACHE_MAX"), "{err}");
+    }
+
+    #[test]
+    fn a_file_with_an_unknown_key_is_refused_and_paths_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.toml");
+        std::fs::write(&path, "cache_max_byte = 5\n").unwrap();
+        let err = Config::load(Some(&path), vars(&[])).unwrap_err();
+        assert!(err.to_string().contains("cache_max_byte"), "{err}");
+
+        std::fs::write(
+            &path,
+            "templates_dir = \"t\"\n[[users]]\nid = \"u1\"\nsecrets_env = \"K\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), vars(&[])).unwrap();
+        assert!(!config.demo);
+        assert_eq!(config.templates_dir, dir.path().join("t"));
+        let users = config
+            .user_secrets(&|name| (name == "K").then(|| "a, b".to_string()))
+            .unwrap();
+        assert_eq!(users[&UserId::parse("u1").unwrap()], vec!["a", "b"]);
+    }
+
+    #[test]
+    fn a_user_without_secrets_is_refused() {
+        let mut config = Config::default();
+        config.users.push(UserConfig {
+            id: "u".into(),
+            secrets: vec![String::new()],
+            secrets_env: None,
+        });
+        assert!(config.user_secrets(&|_| None).is_err());
+    }
+}

@@ -1,0 +1,200 @@
+//! `GET`/`HEAD /<user_id>/<base_id>.<ext>`: the order of checks, the cache,
+//! and the success headers.
+//!
+//! The order is the contract: size, path, query, user, signature — and only
+//! then is anything decoded or any file looked at.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{header_value, AppError};
+use super::state::AppState;
+use crate::cache::{Busy, Image, ImageCache, Outcome};
+use crate::modifications::{self, Modification};
+use crate::pool::PoolError;
+use crate::render::RenderError;
+use crate::request::{self, ImagePath, RequestError};
+use crate::signing;
+use crate::template::Template;
+
+/// What the access log says about a request.
+#[derive(Default)]
+struct Log {
+    user: Option<String>,
+    template: Option<String>,
+    cache: &'static str,
+    render_ms: Option<f64>,
+}
+
+/// The image handler; also the fallback for every other path.
+pub async fn image(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let mut log = Log {
+        cache: "-",
+        ..Log::default()
+    };
+    let response = match serve(&state, &method, &uri, &headers, &mut log).await {
+        Ok(response) => response,
+        Err(error) => error.into_response_for(&state, &headers).await,
+    };
+    let status = response.status().as_u16();
+    tracing::info!(
+        status,
+        method = %method,
+        user = log.user.as_deref().unwrap_or("-"),
+        template = log.template.as_deref().unwrap_or("-"),
+        cache = log.cache,
+        render_ms = log.render_ms,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        error = response.headers().get("x-stencil-error").and_then(|v| v.to_str().ok()),
+        "request"
+    );
+    response
+}
+
+async fn serve(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    log: &mut Log,
+) -> Result<Response, AppError> {
+    if method != Method::GET && method != Method::HEAD {
+        return Err(AppError::MethodNotAllowed);
+    }
+    let target = uri.path_and_query().map_or("", |pq| pq.as_str());
+    if target.len() > state.config.max_url_bytes {
+        return Err(RequestError::TooLarge(format!(
+            "the URL has {} bytes (limit {})",
+            target.len(),
+            state.config.max_url_bytes
+        ))
+        .into());
+    }
+    let path = request::parse_path(uri.path())?;
+    log.user = Some(path.user.to_string());
+    log.template = Some(path.base.to_string());
+    let query = request::parse_query(uri.query())?;
+    let secrets = state.users.get(&path.user).ok_or(AppError::UnknownUser)?;
+    let payload = signing::payload(path.user.as_str(), path.base.as_str(), &query.modifications);
+    if !signing::verify(secrets, &payload, &query.signature) {
+        return Err(AppError::InvalidSignature);
+    }
+    let mods = modifications::decode(&query.modifications, state.limits)?;
+    let template = state.templates.get(&path.user, &path.base).await?;
+    let key = ImageCache::key(&template, &path, &mods);
+    let etag = format!("\"{}\"", hex::encode(&key[..16]));
+    let warnings = template.plan(&mods).warnings;
+
+    let mut response = if if_none_match(headers, &etag) {
+        log.cache = "revalidated";
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let (outcome, hit) = match state.cache.get(&key).await {
+            Some(outcome) => (outcome, true),
+            None => {
+                let render = render(state.clone(), template, path.clone(), mods);
+                let outcome = state
+                    .cache
+                    .get_or_render(key, render)
+                    .await
+                    .map_err(|Busy| AppError::Busy)?;
+                (outcome, false)
+            }
+        };
+        log.cache = if hit { "hit" } else { "miss" };
+        let image = match outcome {
+            Outcome::Image(image) => image,
+            Outcome::Failed(error) => return Err(error.into()),
+        };
+        ok_response(&image, hit, path.format.content_type(), log)
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, header_value(&etag));
+    h.insert(
+        header::CACHE_CONTROL,
+        header_value(&state.config.cache_control),
+    );
+    if !warnings.is_empty() {
+        h.insert("x-stencil-warning", header_value(&warnings.join("; ")));
+    }
+    Ok(response)
+}
+
+fn ok_response(image: &Image, hit: bool, content_type: &'static str, log: &mut Log) -> Response {
+    // `Bytes` is reference-counted: the body is shared, not copied.
+    let mut response = ([(header::CONTENT_TYPE, content_type)], image.body.clone()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("timing-allow-origin", HeaderValue::from_static("*"));
+    if hit {
+        h.insert("x-stencil-cache", HeaderValue::from_static("hit"));
+    } else {
+        let ms = image.render_time.as_secs_f64() * 1000.0;
+        log.render_ms = Some(ms);
+        h.insert("x-stencil-cache", HeaderValue::from_static("miss"));
+        h.insert(
+            "server-timing",
+            header_value(&format!("render;dur={ms:.1}")),
+        );
+    }
+    response
+}
+
+/// The render of one cache miss, run once however many requests wait on it.
+async fn render(
+    state: AppState,
+    template: Arc<Template>,
+    path: ImagePath,
+    mods: Vec<Modification>,
+) -> Result<Outcome, Busy> {
+    let renderer = Arc::clone(&state.renderer);
+    let job = move || {
+        let started = Instant::now();
+        let svg = template.apply(&template.plan(&mods));
+        let rendered = renderer.render(&svg, &template.dir)?;
+        tracing::debug!(
+            user = %path.user, template = %path.base,
+            parse_ms = rendered.parse.as_secs_f64() * 1000.0,
+            raster_ms = rendered.raster.as_secs_f64() * 1000.0,
+            encode_ms = rendered.encode.as_secs_f64() * 1000.0,
+            "rendered"
+        );
+        Ok::<_, RenderError>(Image {
+            body: rendered.png.into(),
+            render_time: started.elapsed(),
+        })
+    };
+    let failed = |why: &str| Ok(Outcome::Failed(RenderError::Failed(why.into())));
+    match state.pool.run(job).await {
+        Ok(Ok(image)) => Ok(Outcome::Image(Arc::new(image))),
+        Ok(Err(error)) => Ok(Outcome::Failed(error)),
+        Err(PoolError::Busy) => Err(Busy),
+        Err(PoolError::Panicked) => failed("the render panicked"),
+        Err(PoolError::TimedOut) => failed("the render passed its deadline"),
+    }
+}
+
+/// True when `If-None-Match` names `etag` (weak comparison, as RFC 9110
+/// asks for this header) or is `*`.
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim())
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}

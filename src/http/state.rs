@@ -1,0 +1,80 @@
+//! The one shared state every handler receives: cheap to clone, built once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::cache::ImageCache;
+use crate::config::Config;
+use crate::modifications::Limits;
+use crate::pool::RenderPool;
+use crate::render::{RenderLimits, Renderer};
+use crate::request::UserId;
+use crate::template::TemplateStore;
+
+/// Handles to everything a request may need.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// Active secrets by user.
+    pub users: Arc<HashMap<UserId, Vec<String>>>,
+    /// Bounds on the modifications of one URL.
+    pub limits: Limits,
+    /// Prepared templates.
+    pub templates: Arc<TemplateStore>,
+    /// Fonts and rasteriser.
+    pub renderer: Arc<Renderer>,
+    /// Rendered images.
+    pub cache: ImageCache,
+    /// Render slots.
+    pub pool: Arc<RenderPool>,
+    /// Error pictures by message, so a flood of failures renders each once.
+    pub error_images: moka::future::Cache<String, Bytes>,
+}
+
+impl AppState {
+    /// Loads fonts and resolves secrets; fails on anything a server could
+    /// not run without.
+    pub fn new(config: Config) -> Result<AppState, String> {
+        let users = config
+            .user_secrets(&|name| std::env::var(name).ok())
+            .map_err(|e| e.to_string())?;
+        let renderer = Arc::new(Renderer::new(
+            &config.fonts_dir,
+            RenderLimits {
+                max_pixels: config.max_pixels,
+                max_image_bytes: config.max_image_bytes,
+                max_nodes: config.max_template_nodes,
+            },
+        )?);
+        let templates = Arc::new(TemplateStore::new(
+            config.templates_dir.clone(),
+            config.max_template_bytes,
+            Arc::clone(&renderer),
+        ));
+        let pool = Arc::new(RenderPool::new(
+            config.render_slots(),
+            config.max_waiting_renders,
+            Duration::from_millis(config.render_timeout_ms),
+        ));
+        Ok(AppState {
+            limits: Limits {
+                max_text_chars: config.max_text_chars,
+                max_modifications: config.max_modifications,
+            },
+            cache: ImageCache::new(
+                config.cache_max_bytes,
+                Duration::from_millis(config.failure_ttl_ms),
+            ),
+            error_images: moka::future::Cache::new(256),
+            users: Arc::new(users),
+            templates,
+            renderer,
+            pool,
+            config: Arc::new(config),
+        })
+    }
+}

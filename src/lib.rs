@@ -1,0 +1,31 @@
+//! Signet: a signed-image rendering server. A customer's backend signs a
+//! URL naming an SVG template and the text to put into it; Signet checks
+//! the signature, renders the PNG, caches it and serves it. An image served
+//! from a valid signed URL is authentic.
+//!
+//! # Layout
+//!
+//! - [`request`]: the raw path and query turned into typed ids (pure).
+//! - [`signing`]: payload, HMAC-SHA256, rotation-aware verification.
+//! - [`modifications`]: lenient base64, strict JSON, the text rules.
+//! - [`template`]: template files, their versions, splicing text in.
+//! - [`render`]: fonts, safe parsing, the pixel bound, PNG encoding.
+//! - [`pool`]: bounded render slots on the blocking pool, with a deadline.
+//! - [`cache`]: rendered bytes, coalesced misses, remembered failures.
+//! - [`http`]: router, handlers, the one error-to-response mapping, serving.
+//! - [`config`]: defaults, TOML file, `SIGNET_*` overrides.
+//! - [`cli`] and [`sign`]: the `signet` command.
+//!
+//! See `ARCHITECTURE.md` for the path of a request and the invariants.
+
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod modifications;
+pub mod pool;
+pub mod render;
+pub mod request;
+pub mod sign;
+pub mod signing;
+pub mod template;

@@ -1,0 +1,13 @@
+//! The `signet` binary: a thin shim over [`signet::cli`].
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match signet::cli::run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("signet: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

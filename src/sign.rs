@@ -1,0 +1,236 @@
+//! `signet sign`: signed URLs without writing code, one at a time or a
+//! CSV file of recipients at once.
+//!
+//! It applies the server's own text rules before signing, so a name the
+//! server would refuse is reported here instead of in a posted link.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::config::Config;
+use crate::modifications::{self, Limits, Modification};
+use crate::request::{BaseId, UserId};
+use crate::signing;
+
+/// Arguments of `signet sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// TOML configuration holding the user's secrets (demo user when absent).
+    #[arg(long, env = "SIGNET_CONFIG")]
+    config: Option<PathBuf>,
+    /// The user id.
+    #[arg(long)]
+    user: String,
+    /// The template id.
+    #[arg(long)]
+    template: String,
+    /// A layer's new text, as NAME=TEXT; repeatable.
+    #[arg(long = "set", value_name = "NAME=TEXT")]
+    set: Vec<String>,
+    /// A CSV file whose header names layers; each row becomes a URL.
+    #[arg(long, conflicts_with = "set")]
+    csv: Option<PathBuf>,
+    /// Where the CSV with its `url` column goes (standard output if absent).
+    #[arg(long, requires = "csv")]
+    output: Option<PathBuf>,
+    /// Scheme and host of the URLs (default: the configured listen address).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Output format extension.
+    #[arg(long, default_value = "png")]
+    ext: String,
+}
+
+/// What every signature needs.
+struct Signer {
+    user: String,
+    base: String,
+    ext: String,
+    base_url: String,
+    secret: String,
+    limits: Limits,
+    max_url_bytes: usize,
+}
+
+impl Signer {
+    fn url(&self, mods: &[Modification]) -> Result<String, String> {
+        if mods.len() > self.limits.max_modifications {
+            return Err(format!(
+                "{} modifications (limit {})",
+                mods.len(),
+                self.limits.max_modifications
+            ));
+        }
+        for m in mods {
+            modifications::check_text(&m.name, &m.text, self.limits).map_err(|e| e.to_string())?;
+        }
+        let json = serde_json::to_string(mods).map_err(|e| e.to_string())?;
+        let url = signing::signed_url(
+            &self.base_url,
+            &self.user,
+            &self.base,
+            &self.ext,
+            &json,
+            &self.secret,
+        );
+        let target = url.len() - self.base_url.trim_end_matches('/').len();
+        if target > self.max_url_bytes {
+            return Err(format!(
+                "the URL would have {target} bytes (server limit {})",
+                self.max_url_bytes
+            ));
+        }
+        Ok(url)
+    }
+}
+
+/// Runs `signet sign`.
+pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(args.config.as_deref(), std::env::vars())?;
+    let user = UserId::parse(&args.user).map_err(|e| anyhow::anyhow!("--user: {e}"))?;
+    let base = BaseId::parse(&args.template).map_err(|e| anyhow::anyhow!("--template: {e}"))?;
+    let users = config.user_secrets(&|name| std::env::var(name).ok())?;
+    let Some(secrets) = users.get(&user) else {
+        bail!("user {user} is not in the configuration");
+    };
+    let template = config
+        .templates_dir
+        .join(user.as_str())
+        .join(format!("{base}.svg"));
+    if !template.is_file() {
+        eprintln!("warning: {} does not exist (yet); the URLs will answer `Unknown template` until it does", template.display());
+    }
+    let signer = Signer {
+        user: user.to_string(),
+        base: base.to_string(),
+        ext: args.ext.clone(),
+        base_url: args
+            .base_url
+            .unwrap_or_else(|| format!("http://{}", config.listen)),
+        // The first secret signs; the others only verify, which is how a
+        // rotation is rolled out.
+        secret: secrets[0].clone(),
+        limits: Limits {
+            max_text_chars: config.max_text_chars,
+            max_modifications: config.max_modifications,
+        },
+        max_url_bytes: config.max_url_bytes,
+    };
+    match args.csv {
+        Some(csv) => sign_csv(&signer, &csv, args.output.as_deref()),
+        None => {
+            let mut mods = Vec::new();
+            for pair in &args.set {
+                let (name, text) = pair
+                    .split_once('=')
+                    .with_context(|| format!("--set {pair}: expected NAME=TEXT"))?;
+                mods.push(Modification {
+                    name: name.into(),
+                    text: text.into(),
+                });
+            }
+            let url = signer.url(&mods).map_err(anyhow::Error::msg)?;
+            println!("{url}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn sign_csv(signer: &Signer, input: &Path, output: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut text = String::new();
+    std::fs::File::open(input)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .with_context(|| format!("reading {}", input.display()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().context("reading the CSV header")?.clone();
+    let url_column = headers.iter().position(|h| h == "url");
+    let records: Vec<_> = reader.records().collect();
+
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(records.len() as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} rows signed")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    let sink: Box<dyn Write> = match output {
+        Some(path) => Box::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = csv::Writer::from_writer(sink);
+    let mut out_headers: Vec<&str> = headers.iter().collect();
+    if url_column.is_none() {
+        out_headers.push("url");
+    }
+    writer.write_record(&out_headers)?;
+
+    let mut failures = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let line = index + 2;
+        let (mut fields, result) = match record {
+            Ok(record) if record.len() == headers.len() => {
+                let mods = headers
+                    .iter()
+                    .zip(record.iter())
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != url_column)
+                    .map(|(_, (name, text))| Modification {
+                        name: name.into(),
+                        text: text.into(),
+                    })
+                    .collect::<Vec<_>>();
+                (
+                    record.iter().map(String::from).collect::<Vec<_>>(),
+                    signer.url(&mods),
+                )
+            }
+            Ok(record) => (
+                record.iter().map(String::from).collect(),
+                Err(format!(
+                    "{} fields where the header has {}",
+                    record.len(),
+                    headers.len()
+                )),
+            ),
+            Err(e) => (Vec::new(), Err(e.to_string())),
+        };
+        fields.resize(headers.len(), String::new());
+        let url = result.unwrap_or_else(|why| {
+            failures.push(format!("line {line}: {why}"));
+            String::new()
+        });
+        match url_column {
+            Some(i) => fields[i] = url,
+            None => fields.push(url),
+        }
+        writer.write_record(&fields)?;
+        bar.inc(1);
+    }
+    writer.flush()?;
+    bar.finish_and_clear();
+    let total = records.len();
+    eprintln!("signed {} of {total} rows", total - failures.len());
+    if failures.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "{} rows could not be signed (their url is empty):",
+        failures.len()
+    );
+    for failure in &failures {
+        eprintln!("  {failure}");
+    }
+    Ok(ExitCode::FAILURE)
+}
