@@ -167,7 +167,7 @@ mod tests {
             ),
             (
                 &enc(&STANDARD, "[{\"name\":\"t\",\"text\":\"\\ud800\"}]"),
-                "surrogate",
+                "hex escape",
             ),
             (
                 &enc(
