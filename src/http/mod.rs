@@ -2,6 +2,7 @@
 //! shutdown. Only this module knows status codes and headers.
 
 mod error;
+mod first_line;
 mod image;
 mod state;
 
@@ -80,6 +81,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let header_timeout = Duration::from_millis(state.config.header_read_timeout_ms);
+    let max_url_bytes = state.config.max_url_bytes;
     let app = app(state);
     let graceful = GracefulShutdown::new();
     // axum::serve sets no header-read timeout; hyper's builder with a
@@ -95,10 +97,15 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let service = TowerToHyperService::new(app.clone());
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection);
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
                     tokio::spawn(async move {
-                        if let Err(e) = connection.await {
+                        let io = match first_line::check(stream, max_url_bytes, header_timeout).await {
+                            first_line::FirstLine::Serve(io) => io,
+                            first_line::FirstLine::Done => return,
+                        };
+                        let connection = builder.serve_connection(TokioIo::new(io), service);
+                        if let Err(e) = watcher.watch(connection).await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
                     });

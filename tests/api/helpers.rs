@@ -1,0 +1,216 @@
+//! Starting a server on a loopback port, signing URLs with the customers'
+//! reference client, and reading responses.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use resvg::tiny_skia::Pixmap;
+use signet::config::{Config, UserConfig};
+use signet::http::{serve, AppState};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const USER: &str = "be6a052e-bce8-4c14-8bbb-ea6b6f9941d5";
+pub const SECRET: &str = "secretzzzz";
+pub const CERT: &str = "TEafv3AfNptmzii4zj2jkc";
+pub const OTHER_USER: &str = "other-user_2";
+pub const OTHER_SECRET: &str = "other secret";
+
+/// A chain of blurs over a large canvas: slow enough to still be
+/// running while a test sends its next request.
+pub const SLOW_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="2000" height="2000">
+<defs><filter id="f" x="0" y="0" width="1" height="1">BLURS</filter></defs>
+<rect width="2000" height="2000" fill="#c33" filter="url(#f)"/><text id="t" x="10" y="50">x</text></svg>"##;
+
+pub fn slow_svg() -> String {
+    SLOW_SVG.replace(
+        "BLURS",
+        &r#"<feGaussianBlur stdDeviation="30"/>"#.repeat(20),
+    )
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running server with its own template folder.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub templates: TempDir,
+    pub client: reqwest::Client,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Writes `templates/<user>/<name>`.
+    pub fn write_template(&self, user: &str, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let dir = self.templates.path().join(user);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    /// A URL signed by the reference client.
+    pub fn reference_url(&self, base: &str, pairs: &[(&str, &str)]) -> String {
+        reference_url(&self.base_url(), USER, SECRET, base, pairs)
+    }
+
+    /// A URL whose modifications text is signed exactly as given.
+    pub fn raw_url(&self, user: &str, secret: &str, base: &str, ext: &str, mods: &str) -> String {
+        let sig = signet::signing::sign(secret, &signet::signing::payload(user, base, mods));
+        format!(
+            "{}/{user}/{base}.{ext}?modifications={mods}&s={sig}",
+            self.base_url()
+        )
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.client.get(url).send().await.expect("request failed")
+    }
+
+    pub async fn health(&self) -> serde_json::Value {
+        let body = self
+            .get(&format!("{}/healthz", self.base_url()))
+            .await
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub async fn renders_started(&self) -> u64 {
+        self.health().await["renders_started"].as_u64().unwrap()
+    }
+}
+
+/// Runs `../shared/reference/sign_url.py`, the customers' own code.
+pub fn reference_url(
+    host: &str,
+    user: &str,
+    secret: &str,
+    base: &str,
+    pairs: &[(&str, &str)],
+) -> String {
+    let script = repo().join("../shared/reference/sign_url.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script).args([host, user, secret, base]);
+    for (name, text) in pairs {
+        cmd.arg(format!("{name}={text}"));
+    }
+    let out = cmd.output().expect("python3 runs the reference client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Sends a request line as given, for targets no HTTP client library
+/// would build; returns the status and the raw header block.
+pub async fn raw_get(addr: std::net::SocketAddr, target: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+/// Starts a server on the shipped templates plus a second user, after
+/// `adjust` has had its say on the configuration.
+pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let templates = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo().join("templates").join(USER),
+        &templates.path().join(USER),
+    );
+    let other = templates.path().join(OTHER_USER);
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(
+        repo().join("templates").join(USER).join("badge.svg"),
+        other.join("mine.svg"),
+    )
+    .unwrap();
+
+    let mut config = Config::for_dirs(templates.path().to_owned(), repo().join("fonts"));
+    config.users = vec![
+        UserConfig {
+            id: USER.into(),
+            secrets: vec![SECRET.into()],
+            secrets_env: None,
+        },
+        UserConfig {
+            id: OTHER_USER.into(),
+            secrets: vec![OTHER_SECRET.into()],
+            secrets_env: None,
+        },
+    ];
+    adjust(&mut config);
+    let state = AppState::new(config).expect("state builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        templates,
+        client: reqwest::Client::new(),
+        _shutdown: tx,
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+pub fn error_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-stencil-error")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+pub fn decode_png(bytes: &[u8]) -> Pixmap {
+    Pixmap::decode_png(bytes).expect("a valid PNG")
+}
+
+/// The RGBA of one pixel.
+pub fn pixel(png: &Pixmap, x: u32, y: u32) -> [u8; 4] {
+    let p = png.pixel(x, y).unwrap().demultiply();
+    [p.red(), p.green(), p.blue(), p.alpha()]
+}
+
+/// A PNG of one colour.
+pub fn solid_png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let mut pixmap = Pixmap::new(w, h).unwrap();
+    pixmap.fill(resvg::tiny_skia::Color::from_rgba8(
+        rgb[0], rgb[1], rgb[2], 255,
+    ));
+    pixmap.encode_png().unwrap()
+}

@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real server on a loopback port and
+//! talks HTTP to it.
+
+mod caching;
+mod cli;
+mod errors;
+mod guards;
+mod helpers;
+mod reference_client;
+mod templates;

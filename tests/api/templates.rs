@@ -1,0 +1,66 @@
+//! Template versions: an edit takes effect without a restart and never
+//! serves the old image.
+
+use crate::helpers::*;
+
+fn square(color: &str) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect width="200" height="100" fill="{color}"/><text id="t" x="10" y="50">x</text></svg>"#
+    )
+}
+
+#[tokio::test]
+async fn an_edited_template_is_served_at_once_without_a_restart() {
+    let app = spawn_app().await;
+    app.write_template(USER, "square.svg", square("#0000ff"));
+    let url = app.reference_url("square", &[("t", "Ada")]);
+    let first = app.get(&url).await;
+    let first_etag = first.headers()["etag"].clone();
+    assert_eq!(
+        pixel(&decode_png(&first.bytes().await.unwrap()), 150, 20),
+        [0, 0, 255, 255]
+    );
+    // Same size, written straight away: only the content tells the versions apart.
+    app.write_template(USER, "square.svg", square("#00ff00"));
+    let second = app.get(&url).await;
+    assert_ne!(second.headers()["etag"], first_etag);
+    assert_eq!(
+        pixel(&decode_png(&second.bytes().await.unwrap()), 150, 20),
+        [0, 255, 0, 255]
+    );
+}
+
+#[tokio::test]
+async fn a_template_that_is_deleted_becomes_unknown_and_can_come_back() {
+    let app = spawn_app().await;
+    let path = app.write_template(USER, "gone.svg", square("#ff0000"));
+    let url = app.reference_url("gone", &[]);
+    assert_eq!(app.get(&url).await.status(), 200);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(error_of(&app.get(&url).await), "Unknown template");
+    app.write_template(USER, "gone.svg", square("#ff0000"));
+    assert_eq!(app.get(&url).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_multi_line_name_renders_each_line() {
+    let app = spawn_app().await;
+    let one = app
+        .get(&app.reference_url(CERT, &[("text_candidate", "Ada Lovelace")]))
+        .await;
+    let two = app
+        .get(&app.reference_url(CERT, &[("text_candidate", "Ada\nLovelace")]))
+        .await;
+    assert_eq!(two.status(), 200);
+    let (one, two) = (
+        decode_png(&one.bytes().await.unwrap()),
+        decode_png(&two.bytes().await.unwrap()),
+    );
+    // The second line sits below the first line's baseline.
+    let ink_below = |png: &resvg::tiny_skia::Pixmap| {
+        (700..740)
+            .any(|y| (800..1200).any(|x| pixel(png, x, y)[2] > 60 && pixel(png, x, y)[0] < 60))
+    };
+    assert!(!ink_below(&one));
+    assert!(ink_below(&two));
+}
