@@ -71,7 +71,10 @@ impl Renderer {
         let mut db = fontdb::Database::new();
         db.load_fonts_dir(fonts_dir);
         if db.is_empty() {
-            return Err(format!("no fonts found in {}", fonts_dir.display()));
+            return Err(format!(
+                "no fonts found in {} (run from the folder holding fonts/, or set fonts_dir / SIGNET_FONTS_DIR)",
+                fonts_dir.display()
+            ));
         }
         let families: Vec<String> = db
             .faces()

@@ -393,3 +393,93 @@ impl TemplateStore {
             .map_err(|_| TemplateError::Rejected("the file is not UTF-8".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::RenderLimits;
+
+    fn prepare(svg: &str) -> Template {
+        let fonts = Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts");
+        let limits = RenderLimits {
+            max_pixels: 1 << 24,
+            max_image_bytes: 1 << 20,
+            max_nodes: 10_000,
+        };
+        let renderer = Renderer::new(&fonts, limits).unwrap();
+        Template::prepare(svg.into(), std::env::temp_dir(), &renderer).unwrap()
+    }
+
+    fn apply(t: &Template, name: &str, text: &str) -> String {
+        let mods = [Modification {
+            name: name.into(),
+            text: text.into(),
+        }];
+        t.apply(&t.plan(&mods))
+    }
+
+    const SVG: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text id="a" x="5" y="9">old</text><svg:text xmlns:svg="http://www.w3.org/2000/svg" id="b" style="x"><tspan x="1 2" y="3" id="c">Jane</tspan><tspan x="1" y="6">Doe</tspan></svg:text><text id="e"/><rect id="r"/></svg>"#;
+
+    #[test]
+    fn text_replaces_the_content_and_is_escaped() {
+        let t = prepare(SVG);
+        let out = apply(&t, "a", "<b>&'\"");
+        assert!(
+            out.contains(r#"<text id="a" x="5" y="9">&lt;b&gt;&amp;&apos;&quot;</text>"#),
+            "{out}"
+        );
+        let self_closing = apply(&t, "e", "x");
+        assert!(
+            self_closing.contains(r#"<text id="e">x</text>"#),
+            "{self_closing}"
+        );
+    }
+
+    #[test]
+    fn text_goes_into_the_first_tspan_and_other_runs_are_dropped() {
+        let t = prepare(SVG);
+        let out = apply(&t, "b", "Ada");
+        assert!(
+            out.contains(r#"<svg:text xmlns:svg="http://www.w3.org/2000/svg" id="b" style="x"><tspan x="1 2" y="3" id="c">Ada</tspan></svg:text>"#),
+            "{out}"
+        );
+        assert!(!out.contains("Doe"));
+    }
+
+    #[test]
+    fn line_feeds_become_lines_under_the_first() {
+        let t = prepare(SVG);
+        let out = apply(&t, "b", "Ada\nLovelace");
+        assert!(
+            out.contains(r#">Ada<tspan x="1" dy="1.2em">Lovelace</tspan></tspan></svg:text>"#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn unknown_non_text_and_nested_layers_are_warnings() {
+        let t = prepare(SVG);
+        let mods = [
+            Modification {
+                name: "zz".into(),
+                text: "x".into(),
+            },
+            Modification {
+                name: "r".into(),
+                text: "x".into(),
+            },
+            Modification {
+                name: "b".into(),
+                text: "x".into(),
+            },
+            Modification {
+                name: "c".into(),
+                text: "y".into(),
+            },
+        ];
+        let plan = t.plan(&mods);
+        assert_eq!(plan.warnings.len(), 3, "{:?}", plan.warnings);
+        let out = t.apply(&plan);
+        assert!(out.contains(">x</tspan>") && !out.contains(">y<"), "{out}");
+    }
+}

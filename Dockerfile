@@ -1,0 +1,24 @@
+# Build: the release binary.
+FROM rust:1-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src src
+COPY benches benches
+RUN cargo build --release --locked --bin signet
+
+# Run: a slim image, an unprivileged user, templates and fonts included.
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin signet
+WORKDIR /app
+COPY --from=build /src/target/release/signet /usr/local/bin/signet
+COPY templates templates
+COPY fonts fonts
+ENV SIGNET_LISTEN=0.0.0.0:8080
+USER signet
+EXPOSE 8080
+# bash's /dev/tcp keeps curl out of the image.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=5s \
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["signet"]
+CMD ["serve"]
