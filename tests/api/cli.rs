@@ -14,17 +14,10 @@ fn config_file(app: &TestApp) -> tempfile::NamedTempFile {
     file
 }
 
-fn signet() -> Command {
+/// `signet sign --config <file> --user USER --template CERT --base-url <app>`.
+fn sign(app: &TestApp, config: &tempfile::NamedTempFile) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_signet"));
-    cmd.env_remove("SIGNET_CONFIG");
-    cmd
-}
-
-#[tokio::test]
-async fn sign_prints_the_url_the_reference_client_would() {
-    let app = spawn_app().await;
-    let config = config_file(&app);
-    let out = signet()
+    cmd.env_remove("SIGNET_CONFIG")
         .args(["sign", "--config"])
         .arg(config.path())
         .args([
@@ -32,10 +25,18 @@ async fn sign_prints_the_url_the_reference_client_would() {
             USER,
             "--template",
             CERT,
-            "--set",
-            "text_candidate=John Wick",
-        ])
-        .args(["--base-url", &app.base_url()])
+            "--base-url",
+            &app.base_url(),
+        ]);
+    cmd
+}
+
+#[tokio::test]
+async fn sign_prints_the_url_the_reference_client_would() {
+    let app = spawn_app().await;
+    let config = config_file(&app);
+    let out = sign(&app, &config)
+        .args(["--set", "text_candidate=John Wick"])
         .output()
         .unwrap();
     assert!(
@@ -55,17 +56,8 @@ async fn sign_prints_the_url_the_reference_client_would() {
 async fn sign_refuses_a_name_the_server_would_refuse() {
     let app = spawn_app().await;
     let config = config_file(&app);
-    let out = signet()
-        .args(["sign", "--config"])
-        .arg(config.path())
-        .args([
-            "--user",
-            USER,
-            "--template",
-            CERT,
-            "--set",
-            "text_candidate=a\u{202E}b",
-        ])
+    let out = sign(&app, &config)
+        .args(["--set", "text_candidate=a\u{202E}b"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -84,18 +76,8 @@ async fn a_csv_is_signed_row_by_row_and_bad_rows_are_reported_not_lost() {
         "text_candidate,text_course\nAda Lovelace,Analytical Engines\n\"Bad \u{202E}name\",X\nGrace Hopper,\"COBOL, 101\"\nonly one field\n",
     )
     .unwrap();
-    let out = signet()
-        .args(["sign", "--config"])
-        .arg(config.path())
-        .args([
-            "--user",
-            USER,
-            "--template",
-            CERT,
-            "--base-url",
-            &app.base_url(),
-            "--csv",
-        ])
+    let out = sign(&app, &config)
+        .arg("--csv")
         .arg(&input)
         .arg("--output")
         .arg(&output)
