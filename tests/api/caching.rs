@@ -9,6 +9,10 @@ async fn head_etag_and_if_none_match_behave_like_a_static_file() {
     let get = app.get(&url).await;
     assert_eq!(get.status(), 200);
     assert_eq!(get.headers()["access-control-allow-origin"], "*");
+    assert!(
+        get.headers().get("vary").is_none(),
+        "Vary splits CDN caches"
+    );
     assert!(get.headers()["cache-control"]
         .to_str()
         .unwrap()

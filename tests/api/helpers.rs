@@ -39,7 +39,10 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub templates: TempDir,
     pub client: reqwest::Client,
-    _shutdown: oneshot::Sender<()>,
+    /// Send to stop the server gracefully.
+    pub shutdown: Option<oneshot::Sender<()>>,
+    /// The serve loop; ends after a shutdown once connections are done.
+    pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
@@ -169,14 +172,15 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(serve(listener, state, async {
+    let server = tokio::spawn(serve(listener, state, async {
         let _ = rx.await;
     }));
     TestApp {
         addr,
         templates,
         client: reqwest::Client::new(),
-        _shutdown: tx,
+        shutdown: Some(tx),
+        server: Some(server),
     }
 }
 

@@ -6,5 +6,6 @@ mod cli;
 mod errors;
 mod guards;
 mod helpers;
+mod lifecycle;
 mod reference_client;
 mod templates;
