@@ -208,8 +208,8 @@ impl Renderer {
         let svg = format!(
             r##"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="80">
 <rect width="720" height="80" fill="#fdecea" stroke="#c62828" stroke-width="4"/>
-<text x="20" y="32" font-family="sans-serif" font-size="18" font-weight="bold" fill="#b71c1c">Image unavailable</text>
-<text x="20" y="60" font-family="sans-serif" font-size="15" fill="#3e2723">{text}</text></svg>"##
+<text x="20" y="32" font-family="sans-serif" font-size="18" font-weight="bold" fill="#b71c1c">Image unavailable: {text}</text>
+<text x="20" y="60" font-family="sans-serif" font-size="15" fill="#3e2723">The x-stencil-error response header gives the details.</text></svg>"##
         );
         self.render(&svg, Path::new("/nonexistent"))
             .ok()

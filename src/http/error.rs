@@ -62,8 +62,12 @@ impl AppError {
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|accept| accept.contains("image/"));
+        // The picture shows the kind of error only: the details can be
+        // anything a client sends, and each distinct picture costs a render.
+        // The header carries the details.
         let image = if wants_image {
-            error_image(state, &message).await
+            let kind = message.split(": ").next().unwrap_or(&message);
+            error_image(state, kind).await
         } else {
             None
         };

@@ -31,7 +31,7 @@ pub struct AppState {
     pub cache: ImageCache,
     /// Render slots.
     pub pool: Arc<RenderPool>,
-    /// Error pictures by message, so a flood of failures renders each once.
+    /// Error pictures by kind of error, each rendered once.
     pub error_images: moka::future::Cache<String, Bytes>,
 }
 
