@@ -67,6 +67,13 @@ fn stages(c: &mut Criterion) {
     let mut slow = c.benchmark_group("miss");
     slow.sample_size(10)
         .measurement_time(Duration::from_secs(8));
+    // The baseline: the same render with tiny-skia's default PNG encoder.
+    slow.bench_function("naive", |b| {
+        b.iter(|| {
+            let pixmap = renderer.rasterize(black_box(&svg), &dir).expect("renders");
+            pixmap.encode_png().expect("encodes")
+        })
+    });
     slow.bench_function("render_and_encode", |b| {
         b.iter(|| renderer.render(black_box(&svg), &dir).expect("renders"))
     });

@@ -9,7 +9,8 @@
 //! - [`signing`]: payload, HMAC-SHA256, rotation-aware verification.
 //! - [`modifications`]: lenient base64, strict JSON, the text rules.
 //! - [`template`]: template files, their versions, splicing text in.
-//! - [`render`]: fonts, safe parsing, the pixel bound, PNG encoding.
+//! - [`render`]: fonts, safe parsing, the pixel bound, rasterising.
+//! - [`encode`]: PNG encoding (RGB for opaque canvases, chosen level).
 //! - [`pool`]: bounded render slots on the blocking pool, with a deadline.
 //! - [`cache`]: rendered bytes, coalesced misses, remembered failures.
 //! - [`http`]: router, handlers, the one error-to-response mapping, serving.
@@ -21,6 +22,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod encode;
 pub mod http;
 pub mod modifications;
 pub mod pool;

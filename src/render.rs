@@ -13,6 +13,8 @@ use resvg::tiny_skia;
 use resvg::usvg::{self, fontdb, ImageHrefResolver, ImageKind};
 use thiserror::Error;
 
+use crate::encode;
+
 /// Why a render produced no image.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum RenderError {
@@ -41,7 +43,7 @@ pub struct Rendered {
     pub png: Vec<u8>,
     pub width: u32,
     pub height: u32,
-    pub parse: Duration,
+    /// Parsing and rasterising.
     pub raster: Duration,
     pub encode: Duration,
 }
@@ -162,9 +164,9 @@ impl Renderer {
         Ok((w, h))
     }
 
-    /// Renders SVG text to PNG. `dir` is where its images may come from.
-    pub fn render(&self, svg: &str, dir: &Path) -> Result<Rendered, RenderError> {
-        let started = Instant::now();
+    /// Parses and rasterises SVG text. `dir` is where its images may come
+    /// from.
+    pub fn rasterize(&self, svg: &str, dir: &Path) -> Result<tiny_skia::Pixmap, RenderError> {
         let doc = self.parse_xml(svg).map_err(RenderError::Rejected)?;
         let tree = usvg::Tree::from_xmltree(&doc, &self.options(dir, None))
             .map_err(|e| RenderError::Rejected(format!("invalid SVG: {e}")))?;
@@ -172,21 +174,25 @@ impl Renderer {
         // The bound comes before the allocation: a pixmap that fails to
         // allocate aborts the process.
         let (width, height) = self.canvas_size(&tree).map_err(RenderError::Rejected)?;
-        let parsed = Instant::now();
         let mut pixmap = tiny_skia::Pixmap::new(width, height).ok_or_else(|| {
             RenderError::Rejected(format!("cannot draw a {width}×{height} canvas"))
         })?;
         resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+        Ok(pixmap)
+    }
+
+    /// Renders SVG text to PNG.
+    pub fn render(&self, svg: &str, dir: &Path) -> Result<Rendered, RenderError> {
+        let started = Instant::now();
+        let pixmap = self.rasterize(svg, dir)?;
         let rastered = Instant::now();
-        let png = pixmap
-            .encode_png()
+        let png = encode::encode_png(&pixmap, encode::SERVER)
             .map_err(|e| RenderError::Failed(format!("PNG encoding: {e}")))?;
         Ok(Rendered {
             png,
-            width,
-            height,
-            parse: parsed - started,
-            raster: rastered - parsed,
+            width: pixmap.width(),
+            height: pixmap.height(),
+            raster: rastered - started,
             encode: rastered.elapsed(),
         })
     }

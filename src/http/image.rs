@@ -167,7 +167,6 @@ async fn render(
         let rendered = renderer.render(&svg, &template.dir)?;
         tracing::debug!(
             user = %path.user, template = %path.base,
-            parse_ms = rendered.parse.as_secs_f64() * 1000.0,
             raster_ms = rendered.raster.as_secs_f64() * 1000.0,
             encode_ms = rendered.encode.as_secs_f64() * 1000.0,
             "rendered"
