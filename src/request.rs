@@ -244,3 +244,40 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod garbage {
+    use super::*;
+
+    /// A small deterministic generator: the same inputs on every run.
+    fn inputs() -> impl Iterator<Item = String> {
+        let alphabet: Vec<char> = "aZ09-_./%+&=?s\u{0}\u{e9}\u{202e} modifications"
+            .chars()
+            .collect();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        (0..20_000).map(move |_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 40) as usize;
+            (0..len)
+                .map(|i| alphabet[((state >> (i % 50)) as usize + i * 7) % alphabet.len()])
+                .collect()
+        })
+    }
+
+    #[test]
+    fn no_input_makes_the_parsers_panic() {
+        let limits = crate::modifications::Limits {
+            max_text_chars: 10,
+            max_modifications: 2,
+        };
+        for input in inputs() {
+            let _ = parse_path(&input);
+            let _ = parse_path(&format!("/{input}"));
+            let _ = parse_query(Some(&input));
+            let _ = crate::modifications::decode(&input, limits);
+            let _ = crate::signing::verify(&["k".into()], &input, &input);
+        }
+    }
+}
