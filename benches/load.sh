@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Load run on loopback: the release server against nginx serving the same
+# PNG bytes, with wrk. Prints cache-hit throughput and latency side by side,
+# miss throughput with distinct signed URLs (and hits during that storm),
+# and the cold start. Bounded: every wrk run lasts DURATION seconds.
+#
+#   bash benches/load.sh            # DURATION=10 CONNECTIONS=32 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+SIGNET_PORT=${SIGNET_PORT:-18080}
+NGINX_PORT=${NGINX_PORT:-18081}
+
+need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
+need wrk wrk
+need nginx nginx-light
+need curl curl
+
+cargo build --release --quiet
+work=$(mktemp -d)
+chmod 755 "$work"  # nginx workers run unprivileged
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+user=be6a052e-bce8-4c14-8bbb-ea6b6f9941d5
+base=TEafv3AfNptmzii4zj2jkc
+host=http://127.0.0.1:$SIGNET_PORT
+
+wait_for() { # url, tries of 20 ms
+  for _ in $(seq 500); do curl -sf -o /dev/null "$1" && return 0; sleep 0.02; done
+  echo "no answer from $1" >&2; return 1
+}
+
+# Distinct names for the miss storm, signed by the CLI signer.
+{ echo text_candidate; for i in $(seq 3000); do echo "Recipient Number $i"; done; } > "$work/names.csv"
+./target/release/signet sign --user $user --template $base --base-url "" --csv "$work/names.csv" --output "$work/signed.csv" 2>/dev/null
+cut -d, -f2 "$work/signed.csv" | tail -n +2 > "$work/paths.txt"
+first_path=$(head -1 "$work/paths.txt")
+
+# Cold start: process start to the first rendered response.
+start=$(date +%s%N)
+SIGNET_LISTEN=127.0.0.1:$SIGNET_PORT ./target/release/signet serve >/dev/null 2>"$work/signet.log" &
+pids+=($!)
+wait_for "$host$first_path"
+cold_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+
+hit_path=$(sed -n 2p "$work/paths.txt")
+mkdir -p "$work/www"
+curl -sf -o "$work/www/cert.png" "$host$hit_path"
+cat > "$work/nginx.conf" <<CONF
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $work/www;
+    location / { types { image/png png; } }
+  }
+}
+CONF
+nginx -c "$work/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+wait_for "http://127.0.0.1:$NGINX_PORT/cert.png"
+
+run() { wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" 2>&1; }
+rps() { awk '/Requests\/sec/ {print $2}'; }
+p99() { awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else {sub(/s/,"",v); v=v*1000}; print v}'; }
+
+signet_hit=$(run "$host$hit_path")
+nginx_hit=$(run "http://127.0.0.1:$NGINX_PORT/cert.png")
+
+cat > "$work/storm.lua" <<LUA
+local paths = {}
+for line in io.lines("$work/paths.txt") do paths[#paths + 1] = line end
+-- Each storm starts at its own offset so the second one misses too.
+local i = tonumber(os.getenv("STORM_OFFSET") or "2")
+request = function()
+  i = i + 1
+  if i > #paths then i = 3 end
+  return wrk.format("GET", paths[i])
+end
+LUA
+alone=$(STORM_OFFSET=2 run -s "$work/storm.lua" "$host")
+STORM_OFFSET=1500 run -s "$work/storm.lua" "$host" > "$work/storm.txt" &
+storm=$!
+during=$(wrk -t1 -c4 -d"${DURATION}s" --latency "$host$hit_path" 2>&1)
+wait $storm
+storm_out=$(cat "$work/storm.txt")
+
+s_rps=$(echo "$signet_hit" | rps); n_rps=$(echo "$nginx_hit" | rps)
+s_p99=$(echo "$signet_hit" | p99); n_p99=$(echo "$nginx_hit" | p99)
+echo "machine: $(nproc) cores; wrk -t1 -c$CONNECTIONS -d${DURATION}s; PNG $(stat -c %s "$work/www/cert.png") bytes"
+echo "cache hit   signet $s_rps req/s, p99 ${s_p99} ms | nginx $n_rps req/s, p99 ${n_p99} ms"
+awk -v a="$s_rps" -v b="$n_rps" -v c="$s_p99" -v d="$n_p99" \
+  'BEGIN { printf "            throughput ratio %.2fx nginx, p99 ratio %.2fx nginx\n", a/b, c/d }'
+non2xx() { awk '/Non-2xx/ {print $NF; f=1} END {if (!f) print 0}'; }
+echo "miss storm  $(echo "$alone" | rps) renders/s over distinct URLs alone, $(echo "$alone" | non2xx) non-2xx (wrk -c$CONNECTIONS)"
+echo "            $(echo "$storm_out" | rps) renders/s while hits are served, $(echo "$storm_out" | non2xx) non-2xx"
+echo "            hits meanwhile: $(echo "$during" | rps) req/s, p99 $(echo "$during" | p99) ms (wrk -c4)"
+echo "cold start  ${cold_ms} ms from process start to the first rendered certificate"
