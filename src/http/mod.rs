@@ -90,9 +90,12 @@ pub async fn serve(
     // axum::serve sets no header-read timeout; hyper's builder with a
     // timer does, so a client that trickles its headers is cut off.
     let mut builder = hyper::server::conn::http1::Builder::new();
+    // The read buffer bounds a request's head: room for the longest
+    // accepted URL plus ordinary headers, not hyper's default of ~400 KiB.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        .max_buf_size((max_url_bytes + 32 * 1024).max(64 * 1024));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
