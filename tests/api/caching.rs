@@ -98,9 +98,7 @@ async fn a_client_that_disconnects_does_not_cancel_the_render_others_wait_on() {
     let client = app.client.clone();
     let impatient_url = url.clone();
     let impatient = tokio::spawn(async move { client.get(&impatient_url).send().await });
-    while app.health().await["renders_running"] != 1 {
-        tokio::task::yield_now().await;
-    }
+    app.until_rendering().await;
     impatient.abort();
     let patient = app.get(&url).await;
     assert_eq!(patient.status(), 200);

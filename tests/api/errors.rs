@@ -228,9 +228,7 @@ async fn a_render_that_would_wait_beyond_the_queue_bound_is_answered_busy() {
     let first = app.reference_url("slow", &[("t", "first")]);
     let client = app.client.clone();
     let running = tokio::spawn(async move { client.get(&first).send().await.unwrap().status() });
-    while app.health().await["renders_running"] != 1 {
-        tokio::task::yield_now().await;
-    }
+    app.until_rendering().await;
     let response = expect(
         &app,
         &app.reference_url("slow", &[("t", "second")]),

@@ -87,6 +87,14 @@ impl TestApp {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Returns once a render holds a slot: a condition, polled, not a
+    /// guess at how long a request takes to arrive.
+    pub async fn until_rendering(&self) {
+        while self.health().await["renders_running"] != 1 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     pub async fn renders_started(&self) -> u64 {
         self.health().await["renders_started"].as_u64().unwrap()
     }

@@ -9,9 +9,7 @@ async fn a_shutdown_lets_the_request_in_flight_finish_then_stops_listening() {
     let url = app.reference_url("slow", &[]);
     let client = app.client.clone();
     let in_flight = tokio::spawn(async move { client.get(&url).send().await.map(|r| r.status()) });
-    while app.health().await["renders_running"] != 1 {
-        tokio::task::yield_now().await;
-    }
+    app.until_rendering().await;
     app.shutdown.take().unwrap().send(()).unwrap();
     assert_eq!(in_flight.await.unwrap().unwrap(), 200);
     app.server.take().unwrap().await.unwrap().unwrap();
