@@ -4,7 +4,7 @@
 # miss throughput with distinct signed URLs (and hits during that storm),
 # and the cold start. Bounded: every wrk run lasts DURATION seconds.
 #
-#   bash benches/load.sh            # DURATION=10 CONNECTIONS=32 by default
+#   bash benches/load.sh   # DURATION=10 CONNECTIONS=32 CACHE_MAX_BYTES=32 MiB by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -41,8 +41,10 @@ first_path=$(head -1 "$work/paths.txt")
 
 # Cold start: process start to the first rendered response.
 start=$(date +%s%N)
-SIGNET_LISTEN=127.0.0.1:$SIGNET_PORT ./target/release/signet serve >/dev/null 2>"$work/signet.log" &
-pids+=($!)
+SIGNET_LISTEN=127.0.0.1:$SIGNET_PORT SIGNET_CACHE_MAX_BYTES=${CACHE_MAX_BYTES:-33554432} \
+  ./target/release/signet serve >/dev/null 2>"$work/signet.log" &
+signet_pid=$!
+pids+=($signet_pid)
 wait_for "$host$first_path"
 cold_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 
@@ -102,5 +104,8 @@ awk -v a="$s_rps" -v b="$n_rps" -v c="$s_p99" -v d="$n_p99" \
 non2xx() { awk '/Non-2xx/ {print $NF; f=1} END {if (!f) print 0}'; }
 echo "miss storm  $(echo "$alone" | rps) renders/s over distinct URLs alone, $(echo "$alone" | non2xx) non-2xx (wrk -c$CONNECTIONS)"
 echo "            $(echo "$storm_out" | rps) renders/s while hits are served, $(echo "$storm_out" | non2xx) non-2xx"
-echo "            hits meanwhile: $(echo "$during" | rps) req/s, p99 $(echo "$during" | p99) ms (wrk -c4)"
+echo "            hits meanwhile: $(echo "$during" | rps) req/s, p50 $(echo "$during" | awk '$1=="50%" {print $2}'), p99 $(echo "$during" | p99) ms (wrk -c4)"
+rss_kib=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
+health=$(curl -sf "$host/healthz")
+echo "memory      RSS $((rss_kib / 1024)) MiB after the storms; cache bound $(( ${CACHE_MAX_BYTES:-33554432} / 1048576 )) MiB; healthz: $health"
 echo "cold start  ${cold_ms} ms from process start to the first rendered certificate"
