@@ -41,8 +41,6 @@ pub struct RenderLimits {
 #[derive(Debug)]
 pub struct Rendered {
     pub png: Vec<u8>,
-    pub width: u32,
-    pub height: u32,
     /// Parsing and rasterising.
     pub raster: Duration,
     pub encode: Duration,
@@ -190,8 +188,6 @@ impl Renderer {
             .map_err(|e| RenderError::Failed(format!("PNG encoding: {e}")))?;
         Ok(Rendered {
             png,
-            width: pixmap.width(),
-            height: pixmap.height(),
             raster: rastered - started,
             encode: rastered.elapsed(),
         })
