@@ -14,6 +14,7 @@ use resvg::usvg::{self, fontdb, ImageHrefResolver, ImageKind};
 use thiserror::Error;
 
 use crate::encode;
+use crate::template::escape_into;
 
 /// Why a render produced no image.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -196,17 +197,13 @@ impl Renderer {
     /// A small PNG that shows `message`, for `<img>` tags pointing at a
     /// failing URL.
     pub fn render_message(&self, message: &str) -> Option<Vec<u8>> {
+        let shown: String = message
+            .chars()
+            .take(110)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         let mut text = String::new();
-        let shown: String = message.chars().take(110).collect();
-        for c in shown.chars() {
-            match c {
-                '&' => text.push_str("&amp;"),
-                '<' => text.push_str("&lt;"),
-                '>' => text.push_str("&gt;"),
-                c if c.is_control() => text.push(' '),
-                c => text.push(c),
-            }
-        }
+        escape_into(&mut text, &shown);
         let svg = format!(
             r##"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="80">
 <rect width="720" height="80" fill="#fdecea" stroke="#c62828" stroke-width="4"/>

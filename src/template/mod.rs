@@ -220,7 +220,7 @@ fn start_tag(source: &str, start: usize) -> Result<(String, &str), TemplateError
 }
 
 /// Escapes text for element content or a double-quoted attribute.
-fn escape_into(out: &mut String, text: &str) {
+pub(crate) fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
