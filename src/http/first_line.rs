@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::request::RequestError;
+
 /// What reading the first line found.
 pub enum FirstLine {
     /// Hand the connection, with the bytes already read, to hyper.
@@ -41,9 +43,10 @@ pub async fn check(mut stream: TcpStream, max_url_bytes: usize, timeout: Duratio
     .await;
     match read {
         Ok(Ok(true)) if buf.len() > limit && !buf[..=limit].contains(&b'\n') => {
-            let message = format!(
-                "Request too large: the URL has over {max_url_bytes} bytes (limit {max_url_bytes})"
-            );
+            let message = RequestError::TooLarge(format!(
+                "the URL has over {max_url_bytes} bytes (limit {max_url_bytes})"
+            ))
+            .to_string();
             let response = format!(
                 "HTTP/1.1 414 URI Too Long\r\nx-stencil-error: {message}\r\ncontent-type: text/plain; charset=utf-8\r\n\
                  cache-control: no-store\r\naccess-control-allow-origin: *\r\nconnection: close\r\n\
