@@ -10,6 +10,17 @@ fn with_image(href: &str) -> String {
     )
 }
 
+/// Asserts that template `base` is rejected for a reason mentioning `why`.
+async fn assert_rejected(app: &TestApp, base: &str, why: &str) {
+    let response = app.get(&app.reference_url(base, &[])).await;
+    let error = error_of(&response);
+    assert_eq!(response.status(), 422, "{base}: {error}");
+    assert!(
+        error.starts_with("Template rejected: ") && error.contains(why),
+        "{base}: {error}"
+    );
+}
+
 #[tokio::test]
 async fn references_outside_the_folder_or_to_the_network_reject_the_template() {
     let app = spawn_app().await;
@@ -46,13 +57,7 @@ async fn references_outside_the_folder_or_to_the_network_reject_the_template() {
     ];
     for (i, (href, why)) in cases.iter().enumerate() {
         app.write_template(USER, &format!("img{i}.svg"), with_image(href));
-        let response = app.get(&app.reference_url(&format!("img{i}"), &[])).await;
-        assert_eq!(response.status(), 422, "{href}");
-        let error = error_of(&response);
-        assert!(
-            error.starts_with("Template rejected: ") && error.contains(why),
-            "{href}: {error}"
-        );
+        assert_rejected(&app, &format!("img{i}"), why).await;
     }
 }
 
@@ -66,13 +71,7 @@ async fn a_fifo_named_like_an_image_is_refused_without_being_opened() {
         .unwrap();
     assert!(made.success());
     app.write_template(USER, "pipe.svg", with_image("pipe.png"));
-    let response = app.get(&app.reference_url("pipe", &[])).await;
-    assert_eq!(response.status(), 422);
-    assert!(
-        error_of(&response).contains("not a regular file"),
-        "{}",
-        error_of(&response)
-    );
+    assert_rejected(&app, "pipe", "not a regular file").await;
 }
 
 #[tokio::test]
@@ -109,22 +108,11 @@ async fn oversized_images_and_templates_outside_the_users_folder_are_refused() {
     )
     .unwrap();
     app.write_template(USER, "bigimg.svg", with_image("big.png"));
-    let response = app.get(&app.reference_url("bigimg", &[])).await;
-    assert!(
-        error_of(&response).contains("over the limit"),
-        "{}",
-        error_of(&response)
-    );
+    assert_rejected(&app, "bigimg", "over the limit").await;
 
     let outside = app.templates.path().join("outside.svg");
     std::fs::write(&outside, with_image("x.png")).unwrap();
     std::os::unix::fs::symlink(&outside, app.templates.path().join(USER).join("escape.svg"))
         .unwrap();
-    let response = app.get(&app.reference_url("escape", &[])).await;
-    assert_eq!(response.status(), 422);
-    assert!(
-        error_of(&response).contains("outside"),
-        "{}",
-        error_of(&response)
-    );
+    assert_rejected(&app, "escape", "outside").await;
 }
