@@ -21,17 +21,17 @@ fn encoders(c: &mut Criterion) {
         max_image_bytes: 8 << 20,
         max_nodes: 100_000,
     };
-    let renderer = Renderer::new(&root.join("fonts"), limits).expect("fonts load");
+    let renderer = Renderer::new(&root.join("fonts"), &[], limits).expect("fonts load");
     let dir = root.join("templates").join(DEMO_USER);
     let source =
         std::fs::read_to_string(dir.join(format!("{DEMO_TEMPLATE}.svg"))).expect("demo template");
     let template = Template::prepare(source, dir.clone(), &renderer).expect("prepares");
-    let mods = vec![Modification {
-        name: "text_candidate".into(),
-        text: "Ada Lovelace".into(),
-    }];
-    let svg = template.apply(&template.plan(&mods));
-    let pixmap = renderer.rasterize(&svg, &dir).expect("renders");
+    let mods = vec![Modification::text("text_candidate", "Ada Lovelace")];
+    let svg = template
+        .apply(&template.plan(&mods), &renderer)
+        .expect("applies")
+        .svg;
+    let pixmap = renderer.rasterize(&svg, &dir, |_| 1.0).expect("renders");
 
     let baseline = pixmap.encode_png().expect("encodes").len();
     let level = |n| Settings {
@@ -75,7 +75,11 @@ fn encoders(c: &mut Criterion) {
         });
     }
     group.bench_function("rasterize", |b| {
-        b.iter(|| renderer.rasterize(black_box(&svg), &dir).expect("renders"))
+        b.iter(|| {
+            renderer
+                .rasterize(black_box(&svg), &dir, |_| 1.0)
+                .expect("renders")
+        })
     });
     group.finish();
 }

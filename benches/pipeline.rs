@@ -1,5 +1,6 @@
 //! Each stage of a request on the shipped demo certificate: verify, decode,
-//! prepare, splice, render+encode (a miss), and a cache lookup (a hit).
+//! prepare, apply (with and without fitting), render+encode (a miss) in
+//! each format, and a cache lookup (a hit).
 //!
 //! `cargo bench --bench pipeline`
 
@@ -10,10 +11,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use signet::cache::{Image, ImageCache, Outcome};
-use signet::config::{DEMO_SECRET, DEMO_TEMPLATE, DEMO_USER};
+use signet::config::{DEFAULT_EXTRA_FONTS, DEMO_SECRET, DEMO_TEMPLATE, DEMO_USER};
 use signet::modifications::{self, Limits, Modification};
+use signet::options::RenderOptions;
 use signet::render::{RenderLimits, Renderer};
-use signet::request::{parse_path, ImagePath};
+use signet::request::{parse_path, Format, ImagePath};
 use signet::signing;
 use signet::template::Template;
 
@@ -29,7 +31,12 @@ fn setup() -> (Arc<Renderer>, String, std::path::PathBuf) {
         max_image_bytes: 8 << 20,
         max_nodes: 100_000,
     };
-    let renderer = Arc::new(Renderer::new(&root.join("fonts"), limits).expect("fonts load"));
+    let extra: Vec<_> = DEFAULT_EXTRA_FONTS
+        .iter()
+        .map(std::path::PathBuf::from)
+        .collect();
+    let renderer =
+        Arc::new(Renderer::new(&root.join("fonts"), &extra, limits).expect("fonts load"));
     let dir = root.join("templates").join(DEMO_USER);
     let source =
         std::fs::read_to_string(dir.join(format!("{DEMO_TEMPLATE}.svg"))).expect("demo template");
@@ -55,28 +62,62 @@ fn stages(c: &mut Criterion) {
     });
 
     let template = Template::prepare(source.clone(), dir.clone(), &renderer).expect("prepares");
-    let mods = vec![Modification {
-        name: "text_candidate".into(),
-        text: "Ada Lovelace".into(),
-    }];
-    c.bench_function("splice", |b| {
-        b.iter(|| template.apply(&template.plan(black_box(&mods))))
-    });
+    let mods = vec![Modification::text("text_candidate", "Ada Lovelace")];
+    // The demo certificate's name is a fitted layer; the same template
+    // without `data-fit` gives the cost of fitting.
+    let unfitted_source = source.replace(r#"data-fit="shrink""#, "");
+    assert_ne!(unfitted_source, source, "the demo name layer is fitted");
+    let unfitted = Template::prepare(unfitted_source, dir.clone(), &renderer).expect("prepares");
+    let apply = |t: &Template| {
+        t.apply(&t.plan(black_box(&mods)), &renderer)
+            .expect("applies")
+    };
+    let mut fit = c.benchmark_group("apply");
+    fit.bench_function("without_fit", |b| b.iter(|| apply(&unfitted)));
+    fit.bench_function("with_fit", |b| b.iter(|| apply(&template)));
+    fit.finish();
 
-    let svg = template.apply(&template.plan(&mods));
+    let svg = apply(&template).svg;
+    let plain_svg = apply(&unfitted).svg;
+    let png = RenderOptions::default();
     let mut slow = c.benchmark_group("miss");
     slow.sample_size(10)
         .measurement_time(Duration::from_secs(8));
     // The baseline: the same render with tiny-skia's default PNG encoder.
     slow.bench_function("naive", |b| {
         b.iter(|| {
-            let pixmap = renderer.rasterize(black_box(&svg), &dir).expect("renders");
+            let svg = apply(&unfitted).svg;
+            let pixmap = renderer
+                .rasterize(black_box(&svg), &dir, |_| 1.0)
+                .expect("renders");
             pixmap.encode_png().expect("encodes")
         })
     });
     slow.bench_function("render_and_encode", |b| {
-        b.iter(|| renderer.render(black_box(&svg), &dir).expect("renders"))
+        b.iter(|| {
+            let svg = apply(&template).svg;
+            renderer
+                .render(black_box(&svg), &dir, Format::Png, &png)
+                .expect("renders")
+        })
     });
+    slow.bench_function("render_and_encode_without_fit", |b| {
+        b.iter(|| {
+            let svg = apply(&unfitted).svg;
+            renderer
+                .render(black_box(&svg), &dir, Format::Png, &png)
+                .expect("renders")
+        })
+    });
+    for format in [Format::Jpeg, Format::Webp, Format::Pdf] {
+        slow.bench_function(format!("format_{}", format.extension()), |b| {
+            b.iter(|| {
+                renderer
+                    .render(black_box(&plain_svg), &dir, format, &png)
+                    .expect("renders")
+            })
+        });
+    }
     slow.finish();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -84,18 +125,22 @@ fn stages(c: &mut Criterion) {
         .expect("runtime");
     let cache = ImageCache::new(64 << 20, Duration::from_secs(10));
     let path: ImagePath = parse_path(&format!("/{DEMO_USER}/{DEMO_TEMPLATE}.png")).expect("path");
-    let key = ImageCache::key(&template, &path, &mods);
-    let png = renderer.render(&svg, &dir).expect("renders").png;
+    let key = ImageCache::key(&template, &path, &mods, &png);
+    let body = renderer
+        .render(&svg, &dir, Format::Png, &png)
+        .expect("renders")
+        .body;
     let image = Outcome::Image(Arc::new(Image {
-        body: png.into(),
+        body: body.into(),
         render_time: Duration::ZERO,
+        fit: String::new(),
     }));
     runtime
         .block_on(cache.get_or_render(key, async move { Ok(image) }))
         .expect("cached");
     c.bench_function("hit_lookup", |b| {
         b.iter(|| {
-            let key = ImageCache::key(&template, &path, black_box(&mods));
+            let key = ImageCache::key(&template, &path, black_box(&mods), &png);
             runtime.block_on(cache.get(&key)).expect("hit")
         })
     });

@@ -16,6 +16,7 @@ use moka::Expiry;
 use sha2::{Digest, Sha256};
 
 use crate::modifications::Modification;
+use crate::options::RenderOptions;
 use crate::render::RenderError;
 use crate::request::ImagePath;
 use crate::template::Template;
@@ -30,6 +31,8 @@ pub struct Image {
     pub body: Bytes,
     /// How long the render took, for `Server-Timing`.
     pub render_time: Duration,
+    /// What fitting did, for `x-stencil-fit`; empty without fitted layers.
+    pub fit: String,
 }
 
 /// What a render produced.
@@ -83,7 +86,12 @@ impl ImageCache {
     }
 
     /// The cache key of a request.
-    pub fn key(template: &Template, path: &ImagePath, mods: &[Modification]) -> Key {
+    pub fn key(
+        template: &Template,
+        path: &ImagePath,
+        mods: &[Modification],
+        options: &RenderOptions,
+    ) -> Key {
         let mut hash = Sha256::new();
         hash.update(template.hash);
         for part in [
@@ -97,7 +105,9 @@ impl ImageCache {
         // Re-serialised, so every base64 flavour and JSON escaping of the
         // same modifications shares one entry.
         let canonical = serde_json::to_vec(mods).unwrap_or_default();
+        hash.update((canonical.len() as u64).to_le_bytes());
         hash.update(canonical);
+        hash.update(options.key_bytes());
         hash.finalize().into()
     }
 

@@ -43,6 +43,10 @@ pub struct Config {
     pub templates_dir: PathBuf,
     /// Folder of fonts loaded once at start.
     pub fonts_dir: PathBuf,
+    /// Installed font files loaded too when present (CJK and emoji are too
+    /// large to ship; Debian's `fonts-noto-cjk` and `fonts-noto-color-emoji`
+    /// put them at the default paths).
+    pub extra_fonts: Vec<PathBuf>,
     /// Bound on the bytes of rendered images kept in memory.
     pub cache_max_bytes: u64,
     /// The accounts and their signing secrets.
@@ -99,6 +103,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             templates_dir: "templates".into(),
             fonts_dir: "fonts".into(),
+            extra_fonts: DEFAULT_EXTRA_FONTS.iter().map(PathBuf::from).collect(),
             cache_max_bytes: 256 * 1024 * 1024,
             users: Vec::new(),
             max_url_bytes: 16 * 1024,
@@ -118,6 +123,15 @@ impl Default for Config {
         }
     }
 }
+
+/// Where Debian's CJK and colour-emoji packages install their fonts.
+pub const DEFAULT_EXTRA_FONTS: &[&str] = &[
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc",
+    "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
+];
 
 /// Keys that `SIGNET_<KEY>` may override; `users` is too structured for an
 /// environment variable.
@@ -187,6 +201,9 @@ impl Config {
             }
             if !from_env("fonts_dir") {
                 config.fonts_dir = dir.join(&config.fonts_dir);
+            }
+            for font in &mut config.extra_fonts {
+                *font = dir.join(&*font);
             }
         }
         config.check()?;

@@ -1,4 +1,5 @@
-//! PNG encoding of a rendered pixmap.
+//! Encoding a rendered pixmap as PNG, JPEG or WebP (PDF is written from
+//! the vector tree, in `render`).
 //!
 //! tiny-skia's own encoder always writes RGBA at the png crate's default
 //! (balanced) level after copying the whole canvas to demultiply it.
@@ -52,6 +53,63 @@ pub fn encode_png(pixmap: &Pixmap, settings: Settings) -> Result<Vec<u8>, png::E
     Ok(out)
 }
 
+/// Largest side each raster format can hold.
+pub const MAX_JPEG_SIDE: u32 = 65_535;
+pub const MAX_WEBP_SIDE: u32 = 16_383;
+
+/// Encodes `pixmap` as baseline JPEG at `quality` (1–100). JPEG has no
+/// alpha: translucent pixels are composited onto white, as a browser shows
+/// them on a white page.
+pub fn encode_jpeg(pixmap: &Pixmap, quality: u8) -> Result<Vec<u8>, String> {
+    let (w, h) = side_u16(pixmap, MAX_JPEG_SIDE)?;
+    let rgb: Vec<u8> = pixmap
+        .data()
+        .chunks_exact(4)
+        .flat_map(|p| {
+            // Premultiplied: colour + (1 - alpha) × white.
+            let white = 255 - p[3];
+            [p[0] + white, p[1] + white, p[2] + white]
+        })
+        .collect();
+    let mut out = Vec::with_capacity(rgb.len() / 10);
+    jpeg_encoder::Encoder::new(&mut out, quality)
+        .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Encodes `pixmap` as lossy WebP at `quality` (1–100), keeping alpha when
+/// there is any.
+pub fn encode_webp(pixmap: &Pixmap, quality: u8) -> Result<Vec<u8>, String> {
+    side_u16(pixmap, MAX_WEBP_SIDE)?;
+    let (w, h) = (pixmap.width(), pixmap.height());
+    let data = pixmap.data();
+    let opaque = data.chunks_exact(4).all(|p| p[3] == 255);
+    let memory = if opaque {
+        let rgb: Vec<u8> = data
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        webp::Encoder::from_rgb(&rgb, w, h).encode_simple(false, f32::from(quality))
+    } else {
+        let rgba = pixmap.clone().take_demultiplied();
+        webp::Encoder::from_rgba(&rgba, w, h).encode_simple(false, f32::from(quality))
+    };
+    memory
+        .map(|m| m.to_vec())
+        .map_err(|e| format!("WebP encoding: {e:?}"))
+}
+
+fn side_u16(pixmap: &Pixmap, max: u32) -> Result<(u16, u16), String> {
+    let (w, h) = (pixmap.width(), pixmap.height());
+    if w > max || h > max {
+        return Err(format!(
+            "{w}×{h} is over the format's limit of {max} pixels a side"
+        ));
+    }
+    Ok((w as u16, h as u16))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +125,22 @@ mod tests {
         pixmap.fill(Color::from_rgba8(10, 200, 30, 255));
         pixmap.pixels_mut()[3] = resvg::tiny_skia::ColorU8::from_rgba(1, 2, 3, 255).premultiply();
         assert_eq!(roundtrip(&pixmap).data(), pixmap.data());
+    }
+
+    #[test]
+    fn jpeg_and_webp_have_their_signatures_and_side_limits() {
+        let mut pixmap = Pixmap::new(16, 16).unwrap();
+        pixmap.fill(Color::from_rgba8(0, 0, 0, 0));
+        let jpeg = encode_jpeg(&pixmap, 90).unwrap();
+        assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF]);
+        let webp = encode_webp(&pixmap, 80).unwrap();
+        assert_eq!((&webp[..4], &webp[8..12]), (&b"RIFF"[..], &b"WEBP"[..]));
+        let decoded = webp::Decoder::new(&encode_webp(&pixmap, 80).unwrap())
+            .decode()
+            .unwrap();
+        assert_eq!(decoded.width(), 16);
+        let big = Pixmap::new(MAX_WEBP_SIDE + 1, 1).unwrap();
+        assert!(encode_webp(&big, 80).is_err());
     }
 
     #[test]

@@ -19,14 +19,139 @@ pub enum ModificationsError {
     TooLarge(String),
 }
 
-/// One change to one layer.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+/// One change to one layer. Every field but `name` is optional; at least
+/// one must be given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Modification {
     /// The `id` of the element in the template.
     pub name: String,
-    /// The new text content.
-    pub text: String,
+    /// The new text content of a text layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The fill: `#rgb`, `#rrggbb` or `#rrggbbaa`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// `false` removes the layer from the picture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible: Option<bool>,
+    /// For an `<image>` layer: an asset name in the user's `assets/`
+    /// folder, or a `data:` URI of a PNG or JPEG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<String>,
+    /// Text drawn as a QR code inside the layer's box.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qrcode: Option<String>,
+}
+
+impl Modification {
+    /// A text change, the first and most common kind.
+    pub fn text(name: &str, text: &str) -> Modification {
+        Modification {
+            name: name.into(),
+            text: Some(text.into()),
+            ..Modification::default()
+        }
+    }
+}
+
+/// The most bytes a QR code can hold (version 40, byte mode, the medium
+/// error correction used here).
+pub const MAX_QR_BYTES: usize = 2331;
+/// The largest image a `data:` URI may carry, decoded.
+pub const MAX_DATA_URI_BYTES: usize = 256 * 1024;
+
+/// A colour, checked: `#rrggbb` and an opacity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Color {
+    pub rgb: [u8; 3],
+    pub alpha: u8,
+}
+
+impl Color {
+    /// Parses `#rgb`, `#rrggbb` or `#rrggbbaa`.
+    pub fn parse(raw: &str) -> Option<Color> {
+        let hex = raw.strip_prefix('#')?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let digit = |i: usize| u8::from_str_radix(&hex[i..=i], 16).ok();
+        let pair = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        match hex.len() {
+            3 => Some(Color {
+                rgb: [digit(0)? * 17, digit(1)? * 17, digit(2)? * 17],
+                alpha: 255,
+            }),
+            6 | 8 => Some(Color {
+                rgb: [pair(0)?, pair(2)?, pair(4)?],
+                alpha: if hex.len() == 8 { pair(6)? } else { 255 },
+            }),
+            _ => None,
+        }
+    }
+
+    /// CSS declarations setting `property` (`fill`) to this colour.
+    pub fn declarations(&self, property: &str) -> String {
+        let [r, g, b] = self.rgb;
+        let mut out = format!("{property}:#{r:02x}{g:02x}{b:02x}");
+        if self.alpha != 255 {
+            out.push_str(&format!(
+                ";{property}-opacity:{:.3}",
+                f32::from(self.alpha) / 255.0
+            ));
+        }
+        out
+    }
+}
+
+/// Where an `<image>` layer's picture comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// A file in the user's `assets/` folder.
+    Asset(&'a str),
+    /// A `data:` URI, already checked to be a bounded PNG or JPEG.
+    Data(&'a str),
+}
+
+impl<'a> Source<'a> {
+    /// Checks a `src` value: an asset name (`[A-Za-z0-9._-]`, not starting
+    /// with a dot, so never a path) or a base64 `data:` URI of a PNG or JPEG.
+    pub fn parse(raw: &'a str) -> Result<Source<'a>, String> {
+        if let Some(rest) = raw.strip_prefix("data:") {
+            let (kind, data) = rest
+                .split_once(";base64,")
+                .ok_or("a data: URI must be base64 (data:image/png;base64,…)")?;
+            if !matches!(kind, "image/png" | "image/jpeg") {
+                return Err(format!(
+                    "a data: URI must be image/png or image/jpeg, not {kind}"
+                ));
+            }
+            if data.len() / 4 * 3 > MAX_DATA_URI_BYTES {
+                return Err(format!(
+                    "the data: URI holds over {MAX_DATA_URI_BYTES} bytes"
+                ));
+            }
+            let bytes = STANDARD
+                .decode(data)
+                .map_err(|e| format!("the data: URI is not base64 ({e})"))?;
+            let png = bytes.starts_with(b"\x89PNG\r\n\x1a\n");
+            let jpeg = bytes.starts_with(&[0xFF, 0xD8, 0xFF]);
+            if !(png && kind == "image/png" || jpeg && kind == "image/jpeg") {
+                return Err(format!("the data: URI does not hold a {kind} image"));
+            }
+            return Ok(Source::Data(raw));
+        }
+        let ok = (1..=128).contains(&raw.len())
+            && !raw.starts_with('.')
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if ok {
+            Ok(Source::Asset(raw))
+        } else {
+            Err("src must be an asset name (A-Z a-z 0-9 . _ -, not starting with a dot) or a data: URI".into())
+        }
+    }
 }
 
 /// Bounds on what one URL may ask for.
@@ -60,7 +185,7 @@ pub fn decode(raw: &str, limits: Limits) -> Result<Vec<Modification>, Modificati
     let json = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 once decoded".into()))?;
     let mods: Vec<Modification> = serde_json::from_str(&json).map_err(|e| {
         invalid(format!(
-            "{e}; expected a JSON array of {{\"name\":…,\"text\":…}} objects"
+            "{e}; expected a JSON array of {{\"name\":…,\"text\":…}} objects (fields: name, text, color, visible, src, qrcode)"
         ))
     })?;
     if mods.len() > limits.max_modifications {
@@ -74,9 +199,56 @@ pub fn decode(raw: &str, limits: Limits) -> Result<Vec<Modification>, Modificati
         if mods[..i].iter().any(|earlier| earlier.name == m.name) {
             return Err(invalid(format!("layer `{}` is modified twice", m.name)));
         }
-        check_text(&m.name, &m.text, limits)?;
+        check_fields(m, limits)?;
     }
     Ok(mods)
+}
+
+/// Checks every field of one modification. Shared with the signer, so a
+/// bad value is refused before it is signed rather than after it is posted.
+pub fn check_fields(m: &Modification, limits: Limits) -> Result<(), ModificationsError> {
+    let invalid = |m: String| ModificationsError::Invalid(m);
+    let layer = &m.name;
+    if m.text.is_none()
+        && m.color.is_none()
+        && m.visible.is_none()
+        && m.src.is_none()
+        && m.qrcode.is_none()
+    {
+        return Err(invalid(format!(
+            "modification of `{layer}` changes nothing (give text, color, visible, src or qrcode)"
+        )));
+    }
+    let kinds = [m.text.is_some(), m.src.is_some(), m.qrcode.is_some()];
+    if kinds.iter().filter(|k| **k).count() > 1 {
+        return Err(invalid(format!(
+            "layer `{layer}`: text, src and qrcode each replace the layer; give one"
+        )));
+    }
+    if let Some(text) = &m.text {
+        check_text(layer, text, limits)?;
+    }
+    if let Some(color) = &m.color {
+        if Color::parse(color).is_none() {
+            let shown: String = color.chars().take(20).collect();
+            return Err(invalid(format!(
+                "color of layer `{layer}` must be #rgb, #rrggbb or #rrggbbaa (got `{shown}`)"
+            )));
+        }
+    }
+    if let Some(src) = &m.src {
+        Source::parse(src).map_err(|why| invalid(format!("src of layer `{layer}`: {why}")))?;
+    }
+    if let Some(qr) = &m.qrcode {
+        check_text(layer, qr, limits)?;
+        if qr.is_empty() || qr.len() > MAX_QR_BYTES {
+            return Err(invalid(format!(
+                "qrcode of layer `{layer}` has {} bytes; a QR code holds 1 to {MAX_QR_BYTES}",
+                qr.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Applies the text rules to one layer's text. Shared with the signer, so a
@@ -129,7 +301,7 @@ mod tests {
         let padded = enc(&base64::engine::general_purpose::STANDARD, json);
         assert!(padded.contains('+') || padded.contains('/'), "{padded}");
         let want = decode(&padded, LIMITS).unwrap();
-        assert_eq!(want[0].text, "a?>~~~");
+        assert_eq!(want[0].text.as_deref(), Some("a?>~~~"));
         for raw in [
             padded.trim_end_matches('=').to_string(),
             enc(&base64::engine::general_purpose::URL_SAFE, json),
@@ -143,7 +315,65 @@ mod tests {
     fn json_escapes_including_surrogate_pairs_decode() {
         let json = r#"[{"name":"t","text":"Zo\u00eb \ud83c\udf93"}]"#;
         let mods = decode(&enc(&STANDARD, json), LIMITS).unwrap();
-        assert_eq!(mods[0].text, "Zoë 🎓");
+        assert_eq!(mods[0].text.as_deref(), Some("Zoë 🎓"));
+    }
+
+    #[test]
+    fn colours_parse_in_their_three_forms_and_nothing_else() {
+        assert_eq!(Color::parse("#fff").map(|c| c.rgb), Some([255; 3]));
+        let c = Color::parse("#1d2a4d80").unwrap();
+        assert_eq!((c.rgb, c.alpha), ([0x1d, 0x2a, 0x4d], 0x80));
+        assert_eq!(c.declarations("fill"), "fill:#1d2a4d;fill-opacity:0.502");
+        for bad in [
+            "red",
+            "#ff",
+            "#fffff",
+            "#gggggg",
+            "fff",
+            "#1d2a4d8",
+            "#\u{e9}e9",
+        ] {
+            assert!(Color::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_field_is_checked_and_an_empty_change_is_refused() {
+        let png = STANDARD.encode(b"\x89PNG\r\n\x1a\nrest");
+        let ok = format!(
+            r##"[{{"name":"a","color":"#abc","visible":false}},{{"name":"b","src":"logo.png"}},{{"name":"c","src":"data:image/png;base64,{png}"}},{{"name":"d","qrcode":"https://x"}}]"##
+        );
+        let big = Limits {
+            max_text_chars: 10_000,
+            max_modifications: 10,
+        };
+        assert_eq!(decode(&enc(&STANDARD, &ok), big).unwrap().len(), 4);
+        let long_qr = format!(
+            r#"[{{"name":"q","qrcode":"{}"}}]"#,
+            "x".repeat(MAX_QR_BYTES + 1)
+        );
+        assert!(decode(&enc(&STANDARD, &long_qr), big).is_err());
+        for (json, needle) in [
+            (r#"[{"name":"a"}]"#, "changes nothing"),
+            (r#"[{"name":"a","color":"blue"}]"#, "must be #rgb"),
+            (r#"[{"name":"a","src":"../x.png"}]"#, "asset name"),
+            (r#"[{"name":"a","src":".hidden"}]"#, "asset name"),
+            (
+                r#"[{"name":"a","src":"data:image/svg+xml;base64,PHN2Zz4"}]"#,
+                "image/png",
+            ),
+            (
+                r#"[{"name":"a","src":"data:image/png;base64,/9j/4AAQ"}]"#,
+                "does not hold",
+            ),
+            (r#"[{"name":"a","text":"x","qrcode":"y"}]"#, "give one"),
+            (r#"[{"name":"a","qrcode":""}]"#, "1 to"),
+        ] {
+            match decode(&enc(&STANDARD, json), LIMITS) {
+                Err(ModificationsError::Invalid(m)) => assert!(m.contains(needle), "{json}: {m}"),
+                other => panic!("{json}: {other:?}"),
+            }
+        }
     }
 
     #[test]

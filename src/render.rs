@@ -1,5 +1,6 @@
-//! SVG text in, PNG bytes out: the fonts, the safe parse options, the size
-//! bound and the rasteriser.
+//! SVG text in, image bytes out: the fonts and their coverage, the safe
+//! parse options, the size bounds, the rasteriser and the PDF writer, and
+//! the text measurement that fitting relies on.
 //!
 //! Synchronous and CPU-bound; callers run it on the blocking pool. It reads
 //! files only through the image resolver, which admits PNG and JPEG files
@@ -14,6 +15,9 @@ use resvg::usvg::{self, fontdb, ImageHrefResolver, ImageKind};
 use thiserror::Error;
 
 use crate::encode;
+use crate::fit::{Align, Ink};
+use crate::options::{RenderOptions, DEFAULT_QUALITY};
+use crate::request::Format;
 use crate::template::escape_into;
 
 /// Why a render produced no image.
@@ -25,6 +29,18 @@ pub enum RenderError {
     /// Something went wrong that is not the template's fault.
     #[error("Render failed")]
     Failed(String),
+    /// The output asked for is over the size bounds.
+    #[error("Request too large: {0}")]
+    TooLarge(String),
+    /// Text no font can draw; the message lists the code points.
+    #[error("Missing glyphs: {0}")]
+    MissingGlyphs(String),
+    /// A fitted layer that overflows with `data-overflow="error"`.
+    #[error("Text does not fit: {0}")]
+    DoesNotFit(String),
+    /// A `src` naming no file in the user's `assets/` folder.
+    #[error("Asset not found: {0}")]
+    AssetNotFound(String),
 }
 
 /// Bounds on what a template may make the renderer do.
@@ -41,16 +57,96 @@ pub struct RenderLimits {
 /// A finished image with the time each stage took.
 #[derive(Debug)]
 pub struct Rendered {
-    pub png: Vec<u8>,
+    pub body: Vec<u8>,
     /// Parsing and rasterising.
     pub raster: Duration,
     pub encode: Duration,
+}
+
+/// The font properties a fitted layer is measured with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FontSpec {
+    /// A CSS `font-family` list.
+    pub family: String,
+    pub weight: u16,
+    pub style: &'static str,
+    pub letter_spacing: f32,
+}
+
+impl FontSpec {
+    /// The font of a text node's first span, as usvg resolved it.
+    pub fn of(text: &usvg::Text) -> Option<(FontSpec, f32)> {
+        let span = text.chunks().first()?.spans().first()?;
+        let font = span.font();
+        let family = font
+            .families()
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let style = match font.style() {
+            usvg::FontStyle::Normal => "normal",
+            usvg::FontStyle::Italic => "italic",
+            usvg::FontStyle::Oblique => "oblique",
+        };
+        let spec = FontSpec {
+            family,
+            weight: font.weight(),
+            style,
+            letter_spacing: span.letter_spacing(),
+        };
+        Some((spec, span.font_size().get()))
+    }
+}
+
+/// Which code points the loaded fonts cover: one bit per code point.
+struct Coverage(Vec<u64>);
+
+impl Coverage {
+    fn of(db: &fontdb::Database) -> Coverage {
+        let mut bits = vec![0u64; 0x11_0000 / 64];
+        for face in db.faces() {
+            db.with_face_data(face.id, |data, index| {
+                let Ok(font) = ttf_parser::Face::parse(data, index) else {
+                    return;
+                };
+                let Some(cmap) = font.tables().cmap else {
+                    return;
+                };
+                for table in cmap.subtables.into_iter().filter(|t| t.is_unicode()) {
+                    table.codepoints(|cp| {
+                        if let Some(word) = bits.get_mut(cp as usize / 64) {
+                            *word |= 1 << (cp % 64);
+                        }
+                    });
+                }
+            });
+        }
+        Coverage(bits)
+    }
+
+    fn has(&self, c: char) -> bool {
+        let cp = c as usize;
+        self.0[cp / 64] & (1 << (cp % 64)) != 0
+    }
+}
+
+/// Characters that draw nothing by design: spaces, joiners, variation
+/// selectors, bidi marks and tags. Shaping handles them without a glyph.
+fn draws_nothing(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(c as u32,
+            0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5
+            | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F
+            | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
 }
 
 /// The shared font database and limits.
 pub struct Renderer {
     /// Loaded once at start and shared by every render.
     fontdb: Arc<fontdb::Database>,
+    coverage: Coverage,
     /// The family used where a template names none.
     default_family: String,
     limits: RenderLimits,
@@ -66,11 +162,21 @@ const GENERIC: &[(&str, &[&str])] = &[
 ];
 
 impl Renderer {
-    /// Loads every font in `fonts_dir`; fails when there is none, since
-    /// text would then silently vanish.
-    pub fn new(fonts_dir: &Path, limits: RenderLimits) -> Result<Renderer, String> {
+    /// Loads every font in `fonts_dir`, then each of `extra_fonts` that
+    /// exists (installed fonts too large to ship, such as CJK and emoji);
+    /// fails when there is no font at all, since text would then vanish.
+    pub fn new(
+        fonts_dir: &Path,
+        extra_fonts: &[PathBuf],
+        limits: RenderLimits,
+    ) -> Result<Renderer, String> {
         let mut db = fontdb::Database::new();
         db.load_fonts_dir(fonts_dir);
+        for path in extra_fonts {
+            if let Err(e) = db.load_font_file(path) {
+                tracing::info!(path = %path.display(), error = %e, "extra font not loaded");
+            }
+        }
         if db.is_empty() {
             return Err(format!(
                 "no fonts found in {} (run from the folder holding fonts/, or set fonts_dir / SIGNET_FONTS_DIR)",
@@ -103,6 +209,7 @@ impl Renderer {
             }
         }
         Ok(Renderer {
+            coverage: Coverage::of(&db),
             fontdb: Arc::new(db),
             default_family,
             limits,
@@ -112,6 +219,53 @@ impl Renderer {
     /// Number of font faces loaded.
     pub fn font_faces(&self) -> usize {
         self.fontdb.len()
+    }
+
+    /// The characters of `text` that no loaded font can draw, each once,
+    /// in order.
+    pub fn missing_glyphs(&self, text: &str) -> Vec<char> {
+        let mut missing: Vec<char> = Vec::new();
+        for c in text.chars() {
+            if !draws_nothing(c) && !self.coverage.has(c) && !missing.contains(&c) {
+                missing.push(c);
+            }
+        }
+        missing
+    }
+
+    /// The ink of `text` on one line at `size`, relative to an anchor at
+    /// x = 0 placed by `align`: what fitting compares with its box. `None`
+    /// when the line has no ink.
+    pub fn measure(&self, font: &FontSpec, align: Align, text: &str, size: f32) -> Option<Ink> {
+        let mut svg = String::with_capacity(256 + text.len());
+        svg.push_str(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"><text font-family=""#,
+        );
+        escape_into(&mut svg, &font.family);
+        svg.push_str(&format!(
+            r#"" font-size="{size}" font-weight="{}" font-style="{}" letter-spacing="{}" text-anchor="{}">"#,
+            font.weight,
+            font.style,
+            font.letter_spacing,
+            align.anchor()
+        ));
+        escape_into(&mut svg, text);
+        svg.push_str("</text></svg>");
+        let doc = self.parse_xml(&svg).ok()?;
+        let tree =
+            usvg::Tree::from_xmltree(&doc, &self.options(Path::new("/nonexistent"), None)).ok()?;
+        let usvg::Node::Text(text) = tree.root().children().first()? else {
+            return None;
+        };
+        let b = text.bounding_box();
+        Some((b.left(), b.right()))
+    }
+
+    /// Checks that `href` names a PNG or JPEG file inside `dir` within the
+    /// bounds, as the image resolver will: a refused image would otherwise
+    /// vanish from the picture without a word.
+    pub fn check_image(&self, href: &str, dir: &Path) -> Result<(), String> {
+        read_local(href, dir, self.limits).map(|_| ())
     }
 
     /// Parses XML with DTDs off (no entity expansion) and a node bound.
@@ -140,15 +294,17 @@ impl Renderer {
     }
 
     /// Checks a template once: every image reference resolves inside its
-    /// folder and the canvas is within bounds.
-    pub fn check(&self, doc: &roxmltree::Document<'_>, dir: &Path) -> Result<(u32, u32), String> {
+    /// folder and the canvas is within bounds. The tree is returned for
+    /// what else preparation reads from it (fonts of fitted layers).
+    pub fn check(&self, doc: &roxmltree::Document<'_>, dir: &Path) -> Result<usvg::Tree, String> {
         let errors = Arc::new(Mutex::new(Vec::new()));
         let tree = usvg::Tree::from_xmltree(doc, &self.options(dir, Some(Arc::clone(&errors))))
             .map_err(|e| format!("invalid SVG: {e}"))?;
         if let Some(first) = errors.lock().unwrap_or_else(|e| e.into_inner()).first() {
             return Err(first.clone());
         }
-        self.canvas_size(&tree)
+        self.canvas_size(&tree)?;
+        Ok(tree)
     }
 
     fn canvas_size(&self, tree: &usvg::Tree) -> Result<(u32, u32), String> {
@@ -163,32 +319,78 @@ impl Renderer {
         Ok((w, h))
     }
 
-    /// Parses and rasterises SVG text. `dir` is where its images may come
-    /// from.
-    pub fn rasterize(&self, svg: &str, dir: &Path) -> Result<tiny_skia::Pixmap, RenderError> {
+    fn tree(&self, svg: &str, dir: &Path) -> Result<usvg::Tree, RenderError> {
         let doc = self.parse_xml(svg).map_err(RenderError::Rejected)?;
         let tree = usvg::Tree::from_xmltree(&doc, &self.options(dir, None))
             .map_err(|e| RenderError::Rejected(format!("invalid SVG: {e}")))?;
-        drop(doc);
+        self.canvas_size(&tree).map_err(RenderError::Rejected)?;
+        Ok(tree)
+    }
+
+    /// Parses and rasterises SVG text, scaled by `factor`. `dir` is where
+    /// its images may come from.
+    pub fn rasterize(
+        &self,
+        svg: &str,
+        dir: &Path,
+        factor: impl Fn(u32) -> f32,
+    ) -> Result<tiny_skia::Pixmap, RenderError> {
+        let tree = self.tree(svg, dir)?;
+        let size = tree.size();
+        let k = factor(size.to_int_size().width());
+        let (width, height) = (
+            (size.width() * k).ceil().max(1.0) as u64,
+            (size.height() * k).ceil().max(1.0) as u64,
+        );
         // The bound comes before the allocation: a pixmap that fails to
         // allocate aborts the process.
-        let (width, height) = self.canvas_size(&tree).map_err(RenderError::Rejected)?;
-        let mut pixmap = tiny_skia::Pixmap::new(width, height).ok_or_else(|| {
+        if width * height > self.limits.max_pixels {
+            return Err(RenderError::TooLarge(format!(
+                "the output would be {width}×{height} pixels (limit {} pixels)",
+                self.limits.max_pixels
+            )));
+        }
+        let mut pixmap = tiny_skia::Pixmap::new(width as u32, height as u32).ok_or_else(|| {
             RenderError::Rejected(format!("cannot draw a {width}×{height} canvas"))
         })?;
-        resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+        resvg::render(
+            &tree,
+            tiny_skia::Transform::from_scale(k, k),
+            &mut pixmap.as_mut(),
+        );
         Ok(pixmap)
     }
 
-    /// Renders SVG text to PNG.
-    pub fn render(&self, svg: &str, dir: &Path) -> Result<Rendered, RenderError> {
+    /// Renders SVG text to `format` with `options`.
+    pub fn render(
+        &self,
+        svg: &str,
+        dir: &Path,
+        format: Format,
+        options: &RenderOptions,
+    ) -> Result<Rendered, RenderError> {
         let started = Instant::now();
-        let pixmap = self.rasterize(svg, dir)?;
+        if format == Format::Pdf {
+            let tree = self.tree(svg, dir)?;
+            let rastered = Instant::now();
+            let body = pdf(&tree).map_err(RenderError::Failed)?;
+            return Ok(Rendered {
+                body,
+                raster: rastered - started,
+                encode: rastered.elapsed(),
+            });
+        }
+        let pixmap = self.rasterize(svg, dir, |w| options.factor(w))?;
         let rastered = Instant::now();
-        let png = encode::encode_png(&pixmap, encode::SERVER)
-            .map_err(|e| RenderError::Failed(format!("PNG encoding: {e}")))?;
+        let quality = options.quality.unwrap_or(DEFAULT_QUALITY);
+        let body = match format {
+            Format::Jpeg => encode::encode_jpeg(&pixmap, quality).map_err(RenderError::TooLarge)?,
+            Format::Webp => encode::encode_webp(&pixmap, quality).map_err(RenderError::TooLarge)?,
+            _ => encode::encode_png(&pixmap, encode::SERVER)
+                .map_err(|e| RenderError::Failed(format!("PNG encoding: {e}")))?,
+        };
         Ok(Rendered {
-            png,
+            body,
             raster: rastered - started,
             encode: rastered.elapsed(),
         })
@@ -210,10 +412,34 @@ impl Renderer {
 <text x="20" y="32" font-family="sans-serif" font-size="18" font-weight="bold" fill="#b71c1c">Image unavailable: {text}</text>
 <text x="20" y="60" font-family="sans-serif" font-size="15" fill="#3e2723">The x-stencil-error response header gives the details.</text></svg>"##
         );
-        self.render(&svg, Path::new("/nonexistent"))
-            .ok()
-            .map(|r| r.png)
+        self.render(
+            &svg,
+            Path::new("/nonexistent"),
+            Format::Png,
+            &RenderOptions::default(),
+        )
+        .ok()
+        .map(|r| r.body)
     }
+}
+
+/// Writes the tree as a one-page PDF, one CSS pixel to 0.75 pt (96 dpi),
+/// with its text as real text in subset, embedded fonts, so it can be
+/// selected, searched and printed sharp.
+fn pdf(tree: &usvg::Tree) -> Result<Vec<u8>, String> {
+    use krilla_svg::SurfaceExt;
+    let size = tree.size();
+    let (w, h) = (size.width() * 0.75, size.height() * 0.75);
+    let page_size = krilla::geom::Size::from_wh(w, h).ok_or("empty page")?;
+    let mut document = krilla::Document::new();
+    let mut page = document.start_page_with(krilla::page::PageSettings::new(page_size));
+    let mut surface = page.surface();
+    surface
+        .draw_svg(tree, page_size, krilla_svg::SvgSettings::default())
+        .ok_or("the SVG could not be drawn")?;
+    surface.finish();
+    page.finish();
+    document.finish().map_err(|e| format!("PDF: {e:?}"))
 }
 
 /// The image resolver: PNG and JPEG only, from `data:` URIs or from files

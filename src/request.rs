@@ -21,6 +21,8 @@ pub enum RequestError {
     MissingSignature,
     #[error("Request too large: {0}")]
     TooLarge(String),
+    #[error("Expired")]
+    Expired,
 }
 
 macro_rules! id_type {
@@ -73,6 +75,9 @@ fn is_valid_id(raw: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     Png,
+    Jpeg,
+    Webp,
+    Pdf,
 }
 
 impl Format {
@@ -80,14 +85,30 @@ impl Format {
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Png => "image/png",
+            Format::Jpeg => "image/jpeg",
+            Format::Webp => "image/webp",
+            Format::Pdf => "application/pdf",
         }
     }
 
-    /// The extension as it appears in URLs.
+    /// The canonical extension (`.jpeg` and `.jpg` are one format).
     pub fn extension(self) -> &'static str {
         match self {
             Format::Png => "png",
+            Format::Jpeg => "jpg",
+            Format::Webp => "webp",
+            Format::Pdf => "pdf",
         }
+    }
+
+    /// Raster formats take `scale`/`width`; lossy ones take `quality`.
+    pub fn is_raster(self) -> bool {
+        self != Format::Pdf
+    }
+
+    /// True for the formats with a `quality` setting.
+    pub fn is_lossy(self) -> bool {
+        matches!(self, Format::Jpeg | Format::Webp)
     }
 }
 
@@ -109,6 +130,9 @@ pub fn parse_path(path: &str) -> Result<ImagePath, RequestError> {
     let base = BaseId::parse(base)?;
     let format = match ext {
         "png" => Format::Png,
+        "jpg" | "jpeg" => Format::Jpeg,
+        "webp" => Format::Webp,
+        "pdf" => Format::Pdf,
         _ if ext.bytes().all(|b| b.is_ascii_alphanumeric()) && !ext.is_empty() => {
             return Err(RequestError::UnsupportedFormat)
         }
@@ -117,7 +141,10 @@ pub fn parse_path(path: &str) -> Result<ImagePath, RequestError> {
     Ok(ImagePath { user, base, format })
 }
 
-/// The query's two parameters, percent-decoded but otherwise exactly as the
+/// The rendering options a query may carry. All of them are signed.
+pub const OPTION_NAMES: [&str; 5] = ["exp", "quality", "scale", "v", "width"];
+
+/// The query's parameters, percent-decoded but otherwise exactly as the
 /// client sent them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedQuery {
@@ -125,6 +152,9 @@ pub struct SignedQuery {
     pub modifications: String,
     /// The hex signature.
     pub signature: String,
+    /// Rendering options as `(name, value)`, sorted by name: the order
+    /// they are signed in.
+    pub options: Vec<(&'static str, String)>,
 }
 
 /// Reads the raw query. It is never form-decoded: a `+` stays a `+`, since
@@ -132,12 +162,15 @@ pub struct SignedQuery {
 pub fn parse_query(query: Option<&str>) -> Result<SignedQuery, RequestError> {
     let mut modifications: Option<String> = None;
     let mut signature: Option<String> = None;
+    let mut options: [Option<String>; OPTION_NAMES.len()] = Default::default();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let slot = match key {
-            "modifications" => &mut modifications,
-            "s" => &mut signature,
-            other => {
+        let option = OPTION_NAMES.iter().position(|name| *name == key);
+        let slot = match (key, option) {
+            (_, Some(i)) => &mut options[i],
+            ("modifications", _) => &mut modifications,
+            ("s", _) => &mut signature,
+            (other, None) => {
                 return Err(RequestError::BadRequest(format!(
                     "unknown query parameter `{}`",
                     percent_decode(other).unwrap_or(Cow::Borrowed("?"))
@@ -152,9 +185,15 @@ pub fn parse_query(query: Option<&str>) -> Result<SignedQuery, RequestError> {
         *slot = Some(percent_decode(value)?.into_owned());
     }
     let signature = signature.ok_or(RequestError::MissingSignature)?;
+    let options = OPTION_NAMES
+        .iter()
+        .zip(options)
+        .filter_map(|(name, value)| Some((*name, value?)))
+        .collect();
     Ok(SignedQuery {
         modifications: modifications.unwrap_or_default(),
         signature,
+        options,
     })
 }
 
@@ -207,6 +246,9 @@ mod tests {
     #[test]
     fn an_unknown_extension_is_an_unsupported_format() {
         assert_eq!(parse_path("/u/b.gif"), Err(RequestError::UnsupportedFormat));
+        assert_eq!(parse_path("/u/b.jpeg").unwrap().format, Format::Jpeg);
+        assert_eq!(parse_path("/u/b.jpg").unwrap().format, Format::Jpeg);
+        assert_eq!(parse_path("/u/b.pdf").unwrap().format, Format::Pdf);
         assert_eq!(parse_path("/u/b.PNG"), Err(RequestError::UnsupportedFormat));
     }
 
@@ -217,6 +259,24 @@ mod tests {
         assert_eq!(q.signature, "FF");
         let q = parse_query(Some("modifications=ab%2Bc%2Fd%3D&s=ff")).unwrap();
         assert_eq!(q.modifications, "ab+c/d=");
+    }
+
+    #[test]
+    fn options_are_collected_sorted_by_name() {
+        let q = parse_query(Some("width=800&s=00&v=2&exp=17")).unwrap();
+        assert_eq!(
+            q.options,
+            vec![
+                ("exp", "17".into()),
+                ("v", "2".into()),
+                ("width", "800".into())
+            ]
+        );
+        assert!(parse_query(Some("s=00")).unwrap().options.is_empty());
+        assert!(matches!(
+            parse_query(Some("v=1&v=2&s=00")),
+            Err(RequestError::BadRequest(_))
+        ));
     }
 
     #[test]

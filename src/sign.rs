@@ -67,7 +67,7 @@ impl Signer {
             ));
         }
         for m in mods {
-            modifications::check_text(&m.name, &m.text, self.limits).map_err(|e| e.to_string())?;
+            modifications::check_fields(m, self.limits).map_err(|e| e.to_string())?;
         }
         let json = serde_json::to_string(mods).map_err(|e| e.to_string())?;
         let url = signing::signed_url(
@@ -129,10 +129,7 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
                 let (name, text) = pair
                     .split_once('=')
                     .with_context(|| format!("--set {pair}: expected NAME=TEXT"))?;
-                mods.push(Modification {
-                    name: name.into(),
-                    text: text.into(),
-                });
+                mods.push(Modification::text(name, text));
             }
             let url = signer.url(&mods).map_err(anyhow::Error::msg)?;
             println!("{url}");
@@ -186,10 +183,7 @@ fn sign_csv(signer: &Signer, input: &Path, output: Option<&Path>) -> anyhow::Res
                     .zip(record.iter())
                     .enumerate()
                     .filter(|(i, _)| Some(*i) != url_column)
-                    .map(|(_, (name, text))| Modification {
-                        name: name.into(),
-                        text: text.into(),
-                    })
+                    .map(|(_, (name, text))| Modification::text(name, text))
                     .collect::<Vec<_>>();
                 (
                     record.iter().map(String::from).collect::<Vec<_>>(),

@@ -39,13 +39,20 @@ impl AppError {
         match self {
             AppError::Request(RequestError::TooLarge(_)) => StatusCode::URI_TOO_LONG,
             AppError::Request(RequestError::UnsupportedFormat) => StatusCode::NOT_FOUND,
+            AppError::Request(RequestError::Expired) => StatusCode::GONE,
             AppError::Request(_) | AppError::Modifications(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidSignature => StatusCode::FORBIDDEN,
             AppError::UnknownUser | AppError::Template(TemplateError::NotFound) => {
                 StatusCode::NOT_FOUND
             }
             AppError::Template(TemplateError::Rejected(_))
-            | AppError::Render(RenderError::Rejected(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            | AppError::Render(
+                RenderError::Rejected(_)
+                | RenderError::MissingGlyphs(_)
+                | RenderError::DoesNotFit(_)
+                | RenderError::AssetNotFound(_),
+            ) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Render(RenderError::TooLarge(_)) => StatusCode::BAD_REQUEST,
             AppError::Render(RenderError::Failed(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

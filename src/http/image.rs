@@ -15,6 +15,7 @@ use super::error::{header_value, AppError};
 use super::state::AppState;
 use crate::cache::{Busy, Image, ImageCache, Outcome};
 use crate::modifications::{self, Modification};
+use crate::options::{self, RenderOptions};
 use crate::pool::PoolError;
 use crate::render::RenderError;
 use crate::request::{self, ImagePath, RequestError};
@@ -85,13 +86,20 @@ async fn serve(
     log.template = Some(path.base.to_string());
     let query = request::parse_query(uri.query())?;
     let secrets = state.users.get(&path.user).ok_or(AppError::UnknownUser)?;
-    let payload = signing::payload(path.user.as_str(), path.base.as_str(), &query.modifications);
+    let payload = signing::payload_with_options(
+        path.user.as_str(),
+        path.base.as_str(),
+        &query.modifications,
+        &query.options,
+    );
     if !signing::verify(secrets, &payload, &query.signature) {
         return Err(AppError::InvalidSignature);
     }
+    let now = options::unix_now();
+    let render_options = RenderOptions::parse(&query.options, path.format, now)?;
     let mods = modifications::decode(&query.modifications, state.limits)?;
     let template = state.templates.get(&path.user, &path.base).await?;
-    let key = ImageCache::key(&template, &path, &mods);
+    let key = ImageCache::key(&template, &path, &mods, &render_options);
     let etag = format!("\"{}\"", hex::encode(&key[..16]));
     let warnings = template.plan(&mods).warnings;
 
@@ -102,7 +110,13 @@ async fn serve(
         let (outcome, hit) = match state.cache.get(&key).await {
             Some(outcome) => (outcome, true),
             None => {
-                let render = render(state.clone(), template, path.clone(), mods);
+                let render = render(
+                    state.clone(),
+                    template,
+                    path.clone(),
+                    mods,
+                    render_options.clone(),
+                );
                 let outcome = state
                     .cache
                     .get_or_render(key, render)
@@ -120,10 +134,12 @@ async fn serve(
     };
     let h = response.headers_mut();
     h.insert(header::ETAG, header_value(&etag));
-    h.insert(
-        header::CACHE_CONTROL,
-        header_value(&state.config.cache_control),
-    );
+    // A URL with an expiry must not outlive it in a shared cache.
+    let cache_control = match render_options.exp {
+        Some(exp) => format!("public, max-age={}", exp.saturating_sub(now)),
+        None => state.config.cache_control.clone(),
+    };
+    h.insert(header::CACHE_CONTROL, header_value(&cache_control));
     if !warnings.is_empty() {
         h.insert("x-stencil-warning", header_value(&warnings.join("; ")));
     }
@@ -139,6 +155,9 @@ fn ok_response(image: &Image, hit: bool, content_type: &'static str, log: &mut L
         HeaderValue::from_static("nosniff"),
     );
     h.insert("timing-allow-origin", HeaderValue::from_static("*"));
+    if !image.fit.is_empty() {
+        h.insert("x-stencil-fit", header_value(&image.fit));
+    }
     if hit {
         h.insert("x-stencil-cache", HeaderValue::from_static("hit"));
     } else {
@@ -159,12 +178,13 @@ async fn render(
     template: Arc<Template>,
     path: ImagePath,
     mods: Vec<Modification>,
+    options: RenderOptions,
 ) -> Result<Outcome, Busy> {
     let renderer = Arc::clone(&state.renderer);
     let job = move || {
         let started = Instant::now();
-        let svg = template.apply(&template.plan(&mods));
-        let rendered = renderer.render(&svg, &template.dir)?;
+        let applied = template.apply(&template.plan(&mods), &renderer)?;
+        let rendered = renderer.render(&applied.svg, &template.dir, path.format, &options)?;
         tracing::debug!(
             user = %path.user, template = %path.base,
             raster_ms = rendered.raster.as_secs_f64() * 1000.0,
@@ -172,8 +192,9 @@ async fn render(
             "rendered"
         );
         Ok::<_, RenderError>(Image {
-            body: rendered.png.into(),
+            body: rendered.body.into(),
             render_time: started.elapsed(),
+            fit: applied.fit.join(", "),
         })
     };
     let failed = |why: &str| Ok(Outcome::Failed(RenderError::Failed(why.into())));

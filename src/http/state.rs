@@ -44,6 +44,7 @@ impl AppState {
             .map_err(|e| e.to_string())?;
         let renderer = Arc::new(Renderer::new(
             &config.fonts_dir,
+            &config.extra_fonts,
             RenderLimits {
                 max_pixels: config.max_pixels,
                 max_image_bytes: config.max_image_bytes,

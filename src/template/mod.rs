@@ -8,16 +8,20 @@
 //! old version is never served for a new one.
 
 mod store;
+mod tag;
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 
+use resvg::usvg;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::modifications::Modification;
-use crate::render::Renderer;
+use crate::fit::{self, Align, FitSpec, Fitted};
+use crate::modifications::{Color, Modification, Source};
+use crate::render::{FontSpec, RenderError, Renderer};
+use tag::StartTag;
 
 pub use store::TemplateStore;
 
@@ -45,26 +49,46 @@ pub struct Template {
 struct Layer {
     /// Bytes of the whole element in the source.
     range: Range<usize>,
-    /// `None` for elements that hold no text (they can't take `text`).
-    text: Option<TextLayer>,
+    /// Its start tag, for attribute edits.
+    tag: StartTag,
+    kind: Kind,
+    /// `x y width height` when the element has them: a QR code's box.
+    bbox: Option<[f32; 4]>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Text(Box<TextLayer>),
+    Image,
+    Other,
 }
 
 #[derive(Debug)]
 struct TextLayer {
-    /// Start tags to reopen: the element's own, then its first `tspan`'s.
-    open: String,
-    /// The matching end tags.
+    /// The first `tspan`, which keeps its attributes; other runs go.
+    tspan: Option<StartTag>,
+    /// The end tags to write after the text.
     close: String,
     /// `x` for the lines after the first, so each starts under the first.
     line_x: String,
+    /// How the text fits its box, when the template says.
+    fit: Option<(FitSpec, FontSpec)>,
 }
 
 /// Modifications resolved against a template.
 #[derive(Debug, Default)]
 pub struct Plan<'a> {
-    edits: Vec<(&'a Layer, &'a str)>,
-    /// Names the template does not have, or that can't take text.
+    edits: Vec<(&'a str, &'a Layer, &'a Modification)>,
+    /// Names the template does not have, and changes a layer can't take.
     pub warnings: Vec<String>,
+}
+
+/// A template with modifications applied: the SVG to render and what
+/// fitting did, for `x-stencil-fit`.
+#[derive(Debug)]
+pub struct Applied {
+    pub svg: String,
+    pub fit: Vec<String>,
 }
 
 impl Template {
@@ -86,7 +110,7 @@ impl Template {
         }
         // A trial parse finds forbidden image references and oversize
         // canvases once per version instead of on every render.
-        renderer
+        let tree = renderer
             .check(&doc, &dir)
             .map_err(TemplateError::Rejected)?;
         let mut layers = HashMap::new();
@@ -97,14 +121,30 @@ impl Template {
             if layers.contains_key(id) {
                 continue;
             }
-            let text = matches!(node.tag_name().name(), "text" | "tspan")
-                .then(|| text_layer(&source, node))
-                .transpose()?;
+            let kind = match node.tag_name().name() {
+                "text" | "tspan" => Kind::Text(Box::new(text_layer(&source, &doc, &tree, node)?)),
+                "image" => Kind::Image,
+                _ => Kind::Other,
+            };
+            let tag = StartTag::of(&source, node)?;
+            let number = |name: &str| {
+                node.attribute(name)
+                    .and_then(|v| v.trim().trim_end_matches("px").parse::<f32>().ok())
+                    .filter(|v| v.is_finite())
+            };
+            let bbox = match (number("width"), number("height")) {
+                (Some(w), Some(h)) if w > 0.0 && h > 0.0 => {
+                    Some([number("x").unwrap_or(0.0), number("y").unwrap_or(0.0), w, h])
+                }
+                _ => None,
+            };
             layers.insert(
                 id.to_owned(),
                 Layer {
                     range: node.range(),
-                    text,
+                    tag,
+                    kind,
+                    bbox,
                 },
             );
         }
@@ -120,62 +160,278 @@ impl Template {
     /// are skipped with a warning, since the outer edit replaces them.
     pub fn plan<'a>(&'a self, mods: &'a [Modification]) -> Plan<'a> {
         let mut plan = Plan::default();
+        let mut unknown = 0;
         for m in mods {
-            match self.layers.get(&m.name) {
-                None => plan.warnings.push(format!("unknown layer `{}`", m.name)),
-                Some(Layer { text: None, .. }) => plan
-                    .warnings
-                    .push(format!("layer `{}` is not a text element", m.name)),
-                Some(layer) => plan.edits.push((layer, &m.text)),
+            let Some((name, layer)) = self.layers.get_key_value(&m.name) else {
+                plan.warnings.push(format!("unknown layer `{}`", m.name));
+                unknown += 1;
+                continue;
+            };
+            if m.text.is_some() && !matches!(layer.kind, Kind::Text(_)) {
+                plan.warnings
+                    .push(format!("layer `{}` is not a text element", m.name));
             }
+            if m.src.is_some() && !matches!(layer.kind, Kind::Image) {
+                plan.warnings
+                    .push(format!("layer `{}` is not an <image>", m.name));
+            }
+            if m.qrcode.is_some() && layer.bbox.is_none() {
+                plan.warnings.push(format!(
+                    "layer `{}` has no width and height to hold a QR code",
+                    m.name
+                ));
+            }
+            plan.edits.push((name, layer, m));
         }
-        plan.edits.sort_by_key(|(layer, _)| layer.range.start);
+        plan.edits.sort_by_key(|(_, layer, _)| layer.range.start);
         let mut end = 0;
-        plan.edits.retain(|(layer, _)| {
+        plan.edits.retain(|(_, layer, _)| {
             let keep = layer.range.start >= end;
             end = end.max(layer.range.end);
             keep
         });
-        if plan.edits.len() < mods.len() - plan.warnings.len() {
+        if plan.edits.len() < mods.len() - unknown {
             plan.warnings
                 .push("a layer inside another edited layer was ignored".into());
         }
         plan
     }
 
-    /// The SVG text with the planned edits applied.
-    pub fn apply(&self, plan: &Plan<'_>) -> String {
+    /// The SVG text with the planned edits applied. Text is checked
+    /// against the fonts and fitted here, so this is render work: callers
+    /// run it on the blocking pool.
+    pub fn apply(&self, plan: &Plan<'_>, renderer: &Renderer) -> Result<Applied, RenderError> {
         let mut out = String::with_capacity(self.source.len() + 256);
-        let mut at = 0;
-        for (layer, text) in &plan.edits {
-            let Some(t) = &layer.text else { continue };
-            out.push_str(&self.source[at..layer.range.start]);
-            out.push_str(&t.open);
-            for (i, line) in text.split('\n').enumerate() {
-                if i > 0 {
-                    out.push_str("<tspan x=\"");
-                    out.push_str(&t.line_x);
-                    out.push_str("\" dy=\"1.2em\">");
-                }
-                escape_into(&mut out, line);
-                if i > 0 {
-                    out.push_str("</tspan>");
-                }
+        let mut fit = Vec::new();
+        let mut missing = Vec::new();
+        for (_, _, m) in &plan.edits {
+            if let Some(text) = &m.text {
+                missing.extend(renderer.missing_glyphs(text));
             }
-            out.push_str(&t.close);
+        }
+        if !missing.is_empty() {
+            missing.dedup();
+            let list: Vec<String> = missing
+                .iter()
+                .take(10)
+                .map(|c| format!("U+{:04X}", *c as u32))
+                .collect();
+            return Err(RenderError::MissingGlyphs(list.join(", ")));
+        }
+        let mut at = 0;
+        for (name, layer, m) in &plan.edits {
+            out.push_str(&self.source[at..layer.range.start]);
             at = layer.range.end;
+            if m.visible == Some(false) {
+                continue;
+            }
+            let style = m
+                .color
+                .as_deref()
+                .and_then(Color::parse)
+                .map(|c| c.declarations("fill"))
+                .unwrap_or_default();
+            match (&layer.kind, m) {
+                (
+                    _,
+                    Modification {
+                        qrcode: Some(data), ..
+                    },
+                ) if layer.bbox.is_some() => {
+                    qr_into(&mut out, layer, data, m.color.as_deref())?;
+                }
+                (
+                    Kind::Text(t),
+                    Modification {
+                        text: Some(text), ..
+                    },
+                ) => {
+                    let fitted = match &t.fit {
+                        Some((spec, font)) => {
+                            let measure = |line: &str, size: f32| {
+                                renderer.measure(font, spec.align, line, size)
+                            };
+                            let f = fit::fit(spec, text, measure)
+                                .map_err(|_| RenderError::DoesNotFit((*name).to_owned()))?;
+                            fit.push(f.report(name));
+                            Some(f)
+                        }
+                        None => None,
+                    };
+                    text_into(&mut out, layer, t, text, fitted.as_ref(), &style);
+                }
+                (Kind::Image, Modification { src: Some(src), .. }) => {
+                    let href = self.image_href(src, renderer)?;
+                    let href_names: Vec<&str> = ["href", "xlink:href"]
+                        .into_iter()
+                        .filter(|n| layer.tag.raw_value(n).is_some())
+                        .collect();
+                    let set: Vec<(&str, &str)> = if href_names.is_empty() {
+                        vec![("href", href.as_str())]
+                    } else {
+                        href_names.iter().map(|n| (*n, href.as_str())).collect()
+                    };
+                    self.element_into(&mut out, layer, &set, &style);
+                }
+                _ => self.element_into(&mut out, layer, &[], &style),
+            }
         }
         out.push_str(&self.source[at..]);
-        out
+        Ok(Applied { svg: out, fit })
+    }
+
+    /// The `href` for a `src` value, checked: an asset must be a readable
+    /// PNG or JPEG inside the user's `assets/` folder.
+    fn image_href(&self, src: &str, renderer: &Renderer) -> Result<String, RenderError> {
+        match Source::parse(src) {
+            Ok(Source::Data(uri)) => Ok(uri.to_owned()),
+            Ok(Source::Asset(name)) => {
+                let href = format!("assets/{name}");
+                renderer
+                    .check_image(&href, &self.dir)
+                    .map_err(|why| RenderError::AssetNotFound(format!("{name} ({why})")))?;
+                Ok(href)
+            }
+            Err(why) => Err(RenderError::AssetNotFound(why)),
+        }
+    }
+
+    /// The element with its start tag edited and its content kept.
+    fn element_into(&self, out: &mut String, layer: &Layer, set: &[(&str, &str)], style: &str) {
+        layer.tag.write(out, set, style);
+        out.push_str(&self.source[layer.range.start + layer.tag.len..layer.range.end]);
+        if layer.tag.self_closing {
+            out.push_str("</");
+            out.push_str(layer.tag.name());
+            out.push('>');
+        }
     }
 }
 
-fn text_layer(source: &str, node: roxmltree::Node<'_, '_>) -> Result<TextLayer, TemplateError> {
-    let (open, name) = start_tag(source, node.range().start)?;
+fn text_into(
+    out: &mut String,
+    layer: &Layer,
+    t: &TextLayer,
+    text: &str,
+    fitted: Option<&Fitted>,
+    color: &str,
+) {
+    let Some(f) = fitted else {
+        layer.tag.write(out, &[], color);
+        if let Some(tspan) = &t.tspan {
+            tspan.write(out, &[], color);
+        }
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                out.push_str("<tspan x=\"");
+                out.push_str(&t.line_x);
+                out.push_str("\" dy=\"1.2em\">");
+            }
+            escape_into(out, line);
+            if i > 0 {
+                out.push_str("</tspan>");
+            }
+        }
+        out.push_str(&t.close);
+        return;
+    };
+    let (x, y) = (f.x.to_string(), f.first_baseline.to_string());
+    let mut style = format!(
+        "font-size:{}px;text-anchor:{}",
+        f.size,
+        t.fit
+            .as_ref()
+            .map_or("middle", |(spec, _)| spec.align.anchor())
+    );
+    if !color.is_empty() {
+        style.push(';');
+        style.push_str(color);
+    }
+    let set = [("x", x.as_str()), ("y", y.as_str())];
+    layer.tag.write(out, &set, &style);
+    if let Some(tspan) = &t.tspan {
+        tspan.write(out, &set, &style);
+    }
+    let advance = t.fit.as_ref().map_or(1.2, |(spec, _)| spec.line_height) * f.size;
+    for (i, line) in f.lines.iter().enumerate() {
+        if i > 0 {
+            out.push_str(&format!("<tspan x=\"{x}\" dy=\"{advance}\">"));
+        }
+        escape_into(out, line);
+        if i > 0 {
+            out.push_str("</tspan>");
+        }
+    }
+    out.push_str(&t.close);
+}
+
+/// A QR code of `data` as vector paths filling the layer's box (square,
+/// centred), with the standard four-module quiet zone in white.
+fn qr_into(
+    out: &mut String,
+    layer: &Layer,
+    data: &str,
+    color: Option<&str>,
+) -> Result<(), RenderError> {
+    let Some([x, y, w, h]) = layer.bbox else {
+        return Ok(());
+    };
+    let code = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| RenderError::TooLarge(format!("QR code: {e}")))?;
+    let n = code.width();
+    let side = w.min(h);
+    let module = side / (n + 8) as f32;
+    let (ox, oy) = (
+        x + (w - side) / 2.0 + 4.0 * module,
+        y + (h - side) / 2.0 + 4.0 * module,
+    );
+    let dark = color
+        .and_then(Color::parse)
+        .map_or_else(|| "fill:#000000".to_owned(), |c| c.declarations("fill"));
+    out.push_str("<g");
+    for attr in ["id", "transform", "class"] {
+        if let Some(value) = layer.tag.raw_value(attr) {
+            out.push_str(&format!(" {attr}=\"{value}\""));
+        }
+    }
+    out.push_str(&format!(
+        "><rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" fill=\"#ffffff\"/><path shape-rendering=\"crispEdges\" style=\"{dark}\" transform=\"translate({ox} {oy}) scale({module})\" d=\""
+    ));
+    let colors = code.to_colors();
+    for row in 0..n {
+        let mut col = 0;
+        while col < n {
+            if colors[row * n + col] == qrcode::Color::Dark {
+                let start = col;
+                while col < n && colors[row * n + col] == qrcode::Color::Dark {
+                    col += 1;
+                }
+                out.push_str(&format!(
+                    "M{start} {row}h{}v1h-{}z",
+                    col - start,
+                    col - start
+                ));
+            } else {
+                col += 1;
+            }
+        }
+    }
+    out.push_str("\"/></g>");
+    Ok(())
+}
+
+fn text_layer(
+    source: &str,
+    doc: &roxmltree::Document<'_>,
+    tree: &usvg::Tree,
+    node: roxmltree::Node<'_, '_>,
+) -> Result<TextLayer, TemplateError> {
+    let name = StartTag::of(source, node)?.name().to_owned();
     let mut text = TextLayer {
-        open,
+        tspan: None,
         close: format!("</{name}>"),
         line_x: String::new(),
+        fit: None,
     };
     let mut x = node.attribute("x");
     if let Some(tspan) = node
@@ -183,40 +439,126 @@ fn text_layer(source: &str, node: roxmltree::Node<'_, '_>) -> Result<TextLayer, 
         .skip(1)
         .find(|n| n.is_element() && n.tag_name().name() == "tspan")
     {
-        let (open, name) = start_tag(source, tspan.range().start)?;
-        text.open.push_str(&open);
-        text.close = format!("</{name}>{}", text.close);
+        let tag = StartTag::of(source, tspan)?;
+        text.close = format!("</{}>{}", tag.name(), text.close);
+        text.tspan = Some(tag);
         x = tspan.attribute("x").or(x);
     }
     let first_x = x
         .and_then(|x| x.split([' ', ',', '\t', '\n']).find(|s| !s.is_empty()))
         .unwrap_or("0");
     escape_into(&mut text.line_x, first_x);
+    if node.attribute("data-fit").is_some() {
+        text.fit = Some(fit_spec(doc, tree, node)?);
+    }
     Ok(text)
 }
 
-/// The raw start tag at `start` (made non-self-closing) and its name.
-fn start_tag(source: &str, start: usize) -> Result<(String, &str), TemplateError> {
-    let bytes = source.as_bytes();
-    let mut quote = None;
-    let mut end = None;
-    for (i, &b) in bytes.iter().enumerate().skip(start) {
-        match (quote, b) {
-            (None, b'"' | b'\'') => quote = Some(b),
-            (Some(q), _) if q == b => quote = None,
-            (None, b'>') => {
-                end = Some(i);
-                break;
-            }
-            _ => {}
+/// Reads the `data-fit` attributes of a text layer (see `fit`), with the
+/// font, size and position usvg resolved for it.
+fn fit_spec(
+    doc: &roxmltree::Document<'_>,
+    tree: &usvg::Tree,
+    node: roxmltree::Node<'_, '_>,
+) -> Result<(FitSpec, FontSpec), TemplateError> {
+    let id = node.attribute("id").unwrap_or_default();
+    let reject = |why: String| TemplateError::Rejected(format!("text layer `{id}`: {why}"));
+    let wrap = match node.attribute("data-fit") {
+        Some("shrink") => false,
+        Some("wrap") => true,
+        other => {
+            return Err(reject(format!(
+                "data-fit must be shrink or wrap, not {other:?}"
+            )))
         }
-    }
-    let end = end.ok_or_else(|| TemplateError::Rejected("unterminated start tag".into()))?;
-    let inner = source[start + 1..end].trim_end_matches('/');
-    let name_len = inner
-        .find(|c: char| c.is_ascii_whitespace() || c == '/')
-        .unwrap_or(inner.len());
-    Ok((format!("<{inner}>"), &inner[..name_len]))
+    };
+    let Some(usvg::Node::Text(text)) = tree.node_by_id(id) else {
+        return Err(reject(
+            "a fitted layer needs sample text in the template, to find its font".into(),
+        ));
+    };
+    let (font, size) = FontSpec::of(text).ok_or_else(|| reject("no font resolved".into()))?;
+    let chunk = &text.chunks()[0];
+    let (x, baseline) = (chunk.x().unwrap_or(0.0), chunk.y().unwrap_or(0.0));
+    let anchor = match chunk.anchor() {
+        usvg::TextAnchor::Start => Align::Start,
+        usvg::TextAnchor::Middle => Align::Middle,
+        usvg::TextAnchor::End => Align::End,
+    };
+    let number = |name: &str, lo: f32, hi: f32| -> Result<Option<f32>, TemplateError> {
+        match node.attribute(name) {
+            None => Ok(None),
+            Some(raw) => raw
+                .trim()
+                .trim_end_matches("px")
+                .parse::<f32>()
+                .ok()
+                .filter(|v| (lo..=hi).contains(v))
+                .map(Some)
+                .ok_or_else(|| reject(format!("{name} must be a number from {lo} to {hi}"))),
+        }
+    };
+    let (left, right, top) = match (node.attribute("data-box"), number("data-width", 1.0, 1e6)?) {
+        (Some(box_id), _) => {
+            let rect = doc
+                .descendants()
+                .find(|n| n.attribute("id") == Some(box_id))
+                .ok_or_else(|| {
+                    reject(format!(
+                        "data-box names `{box_id}`, which is not in the template"
+                    ))
+                })?;
+            let get = |name: &str| {
+                rect.attribute(name)
+                    .and_then(|v| v.trim().trim_end_matches("px").parse::<f32>().ok())
+            };
+            match (get("width"), get("height")) {
+                (Some(w), Some(h)) if w > 0.0 && h > 0.0 => {
+                    let (bx, by) = (get("x").unwrap_or(0.0), get("y").unwrap_or(0.0));
+                    (bx, bx + w, Some(by))
+                }
+                _ => {
+                    return Err(reject(format!(
+                        "data-box `{box_id}` needs a width and a height"
+                    )))
+                }
+            }
+        }
+        (None, Some(w)) => match anchor {
+            Align::Start => (x, x + w, None),
+            Align::Middle => (x - w / 2.0, x + w / 2.0, None),
+            Align::End => (x - w, x, None),
+        },
+        (None, None) => return Err(reject("data-fit needs data-box or data-width".into())),
+    };
+    let align = match node.attribute("data-align") {
+        None => anchor,
+        Some(raw) => Align::parse(raw)
+            .ok_or_else(|| reject("data-align must be start, middle or end".into()))?,
+    };
+    let ellipsis = match node.attribute("data-overflow") {
+        None | Some("error") => false,
+        Some("ellipsis") => true,
+        Some(_) => return Err(reject("data-overflow must be error or ellipsis".into())),
+    };
+    let max_lines =
+        number("data-max-lines", 1.0, 20.0)?.map_or(if wrap { 2 } else { 1 }, |n| n as usize);
+    let spec = FitSpec {
+        wrap,
+        left,
+        right,
+        top,
+        size,
+        min_size: number("data-min-size", 1.0, 10_000.0)?
+            .unwrap_or(size / 2.0)
+            .min(size),
+        max_lines,
+        line_height: number("data-line-height", 0.5, 4.0)?.unwrap_or(1.2),
+        align,
+        ellipsis,
+        baseline,
+    };
+    Ok((spec, font))
 }
 
 /// Escapes text for element content or a double-quoted attribute.
@@ -238,23 +580,26 @@ mod tests {
     use super::*;
     use crate::render::RenderLimits;
 
-    fn prepare(svg: &str) -> Template {
+    fn renderer() -> Renderer {
         let fonts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts");
         let limits = RenderLimits {
             max_pixels: 1 << 24,
             max_image_bytes: 1 << 20,
             max_nodes: 10_000,
         };
-        let renderer = Renderer::new(&fonts, limits).unwrap();
-        Template::prepare(svg.into(), std::env::temp_dir(), &renderer).unwrap()
+        Renderer::new(&fonts, &[], limits).unwrap()
+    }
+
+    fn prepare(svg: &str) -> Template {
+        Template::prepare(svg.into(), std::env::temp_dir(), &renderer()).unwrap()
+    }
+
+    fn apply_all(t: &Template, mods: &[Modification]) -> Result<Applied, RenderError> {
+        t.apply(&t.plan(mods), &renderer())
     }
 
     fn apply(t: &Template, name: &str, text: &str) -> String {
-        let mods = [Modification {
-            name: name.into(),
-            text: text.into(),
-        }];
-        t.apply(&t.plan(&mods))
+        apply_all(t, &[Modification::text(name, text)]).unwrap().svg
     }
 
     const SVG: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text id="a" x="5" y="9">old</text><svg:text xmlns:svg="http://www.w3.org/2000/svg" id="b" style="x"><tspan x="1 2" y="3" id="c">Jane</tspan><tspan x="1" y="6">Doe</tspan></svg:text><text id="e"/><rect id="r"/></svg>"#;
@@ -299,26 +644,218 @@ mod tests {
     fn unknown_non_text_and_nested_layers_are_warnings() {
         let t = prepare(SVG);
         let mods = [
-            Modification {
-                name: "zz".into(),
-                text: "x".into(),
-            },
-            Modification {
-                name: "r".into(),
-                text: "x".into(),
-            },
-            Modification {
-                name: "b".into(),
-                text: "x".into(),
-            },
-            Modification {
-                name: "c".into(),
-                text: "y".into(),
-            },
+            Modification::text("zz", "x"),
+            Modification::text("r", "x"),
+            Modification::text("b", "x"),
+            Modification::text("c", "y"),
         ];
         let plan = t.plan(&mods);
         assert_eq!(plan.warnings.len(), 3, "{:?}", plan.warnings);
-        let out = t.apply(&plan);
+        let out = t.apply(&plan, &renderer()).unwrap().svg;
         assert!(out.contains(">x</tspan>") && !out.contains(">y<"), "{out}");
+    }
+
+    #[test]
+    fn colour_is_appended_to_the_style_and_hidden_layers_vanish() {
+        let t = prepare(SVG);
+        let mods = [
+            Modification {
+                name: "r".into(),
+                color: Some("#0a0b0c80".into()),
+                ..Modification::default()
+            },
+            Modification {
+                name: "a".into(),
+                visible: Some(false),
+                ..Modification::default()
+            },
+            Modification {
+                text: Some("Ada".into()),
+                color: Some("#f00".into()),
+                ..Modification::text("b", "")
+            },
+        ];
+        let out = apply_all(&t, &mods).unwrap().svg;
+        assert!(
+            out.contains(r##"<rect id="r" style="fill:#0a0b0c;fill-opacity:0.502"></rect>"##),
+            "{out}"
+        );
+        assert!(!out.contains(r#"id="a""#), "{out}");
+        assert!(
+            out.contains(
+                r##"style="x;fill:#ff0000"><tspan x="1 2" y="3" id="c" style="fill:#ff0000">Ada"##
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_qr_code_fills_the_box_with_square_modules_and_a_quiet_zone() {
+        let t = prepare(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect id="q" x="10" y="20" width="100" height="60" transform="rotate(1)"/></svg>"#,
+        );
+        let mods = [Modification {
+            name: "q".into(),
+            qrcode: Some("https://example.org/v/123".into()),
+            ..Modification::default()
+        }];
+        let out = apply_all(&t, &mods).unwrap().svg;
+        // Version 2 (25 modules) + 8 quiet modules in a 60-unit square.
+        let module = 60.0_f32 / 33.0;
+        assert!(out.contains(r##"<g id="q" transform="rotate(1)"><rect x="10" y="20" width="100" height="60" fill="#ffffff"/>"##), "{out}");
+        assert!(
+            out.contains(&format!(
+                "translate({} {}) scale({module})",
+                30.0 + 4.0 * module,
+                20.0 + 4.0 * module
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains("M0 0h7v1h-7z"),
+            "the finder pattern's top row: {out}"
+        );
+    }
+
+    #[test]
+    fn src_takes_an_asset_inside_the_folder_or_a_data_uri_and_refuses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("assets")).unwrap();
+        let png = crate::encode::encode_png(
+            &resvg::tiny_skia::Pixmap::new(2, 2).unwrap(),
+            crate::encode::SERVER,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("assets/logo.png"), &png).unwrap();
+        std::fs::write(dir.path().join("assets/fake.png"), b"not a png").unwrap();
+        let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="9" height="9"><image id="i" width="9" height="9" xlink:href="assets/logo.png"/></svg>"#;
+        let t =
+            Template::prepare(svg.into(), dir.path().canonicalize().unwrap(), &renderer()).unwrap();
+        let with = |src: &str| {
+            apply_all(
+                &t,
+                &[Modification {
+                    name: "i".into(),
+                    src: Some(src.into()),
+                    ..Modification::default()
+                }],
+            )
+        };
+        use base64::Engine;
+        let uri = format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&png)
+        );
+        let out = with(&uri).unwrap().svg;
+        assert!(
+            out.contains(&format!(r#"xlink:href="{uri}"></image>"#)),
+            "{out}"
+        );
+        let out = with("logo.png").unwrap().svg;
+        assert!(
+            out.contains(r#"xlink:href="assets/logo.png"></image>"#),
+            "{out}"
+        );
+        for missing in ["nope.png", "fake.png"] {
+            assert!(
+                matches!(with(missing), Err(RenderError::AssetNotFound(m)) if m.starts_with(missing))
+            );
+        }
+    }
+
+    #[test]
+    fn text_no_font_covers_is_refused_with_its_code_points() {
+        let t = prepare(SVG);
+        let err = apply_all(
+            &t,
+            &[Modification::text("a", "Ada \u{10FFFD}\u{E000} \u{200D}")],
+        )
+        .unwrap_err();
+        assert_eq!(err, RenderError::MissingGlyphs("U+10FFFD, U+E000".into()));
+    }
+
+    const FITTED: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="400"><rect id="box" x="100" y="100" width="800" height="200" fill="none"/><text id="name" x="500" y="250" text-anchor="middle" font-family="serif" font-size="100" data-fit="shrink" data-box="box" data-min-size="20" data-overflow="ellipsis">Jane Doe</text><text id="w" x="500" y="250" font-size="100" data-fit="wrap" data-width="600" data-max-lines="3">Jane</text></svg>"#;
+
+    /// The ink of layer `id` in the rendered SVG, in canvas units.
+    fn ink(svg: &str, id: &str) -> resvg::usvg::Rect {
+        let r = renderer();
+        let doc = r.parse_xml(svg).unwrap();
+        let tree = r.check(&doc, &std::env::temp_dir()).unwrap();
+        match tree.node_by_id(id) {
+            Some(resvg::usvg::Node::Text(t)) => t.abs_bounding_box(),
+            _ => panic!("no text {id} in {svg}"),
+        }
+    }
+
+    #[test]
+    fn fitted_names_short_and_long_stay_inside_their_box() {
+        let t = prepare(FITTED);
+        for name in [
+            "Al",
+            "Maximiliana Wilhelmina Augusta von Hohenzollern-Sigmaringen",
+            "Ṣọ̀lá Ọlábísí-Adéyẹmí",
+        ] {
+            let applied = apply_all(&t, &[Modification::text("name", name)]).unwrap();
+            let b = ink(&applied.svg, "name");
+            assert!(b.left() >= 100.0 && b.right() <= 900.0, "{name}: {b:?}");
+            assert!(b.top() >= 100.0 && b.bottom() <= 300.0, "{name}: {b:?}");
+            assert!(applied.fit[0].starts_with("name="), "{:?}", applied.fit);
+        }
+        let short = apply_all(&t, &[Modification::text("name", "Al")]).unwrap();
+        assert_eq!(short.fit, vec!["name=100px/1 line"]);
+    }
+
+    #[test]
+    fn wrapped_text_breaks_into_lines_inside_its_width() {
+        let t = prepare(FITTED);
+        let applied = apply_all(
+            &t,
+            &[Modification::text(
+                "w",
+                "Augusta Ada King Countess of Lovelace",
+            )],
+        )
+        .unwrap();
+        assert!(applied.fit[0].contains("lines"), "{:?}", applied.fit);
+        let b = ink(&applied.svg, "w");
+        // `data-width` with text-anchor start: the box is x .. x + 600.
+        assert!(b.left() >= 500.0 && b.right() <= 1100.0, "{b:?}");
+        assert!(
+            b.bottom() <= 250.0 + 40.0,
+            "the last line stays on the baseline: {b:?}"
+        );
+    }
+
+    #[test]
+    fn an_overflow_under_error_is_refused_and_under_ellipsis_is_cut() {
+        let t = prepare(&FITTED.replace(r#" data-overflow="ellipsis""#, ""));
+        let long = "W".repeat(200);
+        assert_eq!(
+            apply_all(&t, &[Modification::text("name", &long)]).unwrap_err(),
+            RenderError::DoesNotFit("name".into())
+        );
+        let t = prepare(FITTED);
+        let applied = apply_all(&t, &[Modification::text("name", &long)]).unwrap();
+        assert_eq!(applied.fit, vec!["name=20px/1 line/ellipsis"]);
+        assert!(applied.svg.contains("W…</text>"));
+        let b = ink(&applied.svg, "name");
+        assert!(b.left() >= 100.0 && b.right() <= 900.0, "{b:?}");
+    }
+
+    #[test]
+    fn bad_fit_declarations_reject_the_template() {
+        for (from, to) in [
+            (r#"data-fit="shrink""#, r#"data-fit="squeeze""#),
+            (r#"data-box="box""#, r#"data-box="nope""#),
+            (r#"data-min-size="20""#, r#"data-min-size="-1""#),
+            (r#"data-overflow="ellipsis""#, r#"data-overflow="hide""#),
+        ] {
+            let svg = FITTED.replace(from, to);
+            let err = Template::prepare(svg, std::env::temp_dir(), &renderer()).unwrap_err();
+            assert!(
+                matches!(err, TemplateError::Rejected(ref m) if m.contains("`name`")),
+                "{to}: {err:?}"
+            );
+        }
     }
 }

@@ -1,0 +1,421 @@
+//! Text that fits its box: shrink, wrap, align, and what to do when even
+//! the smallest size is too big (an ellipsis, or a refusal).
+//!
+//! resvg lays out one line where it is told to and never wraps, so the
+//! layout of a fitted layer is decided here, measuring shaped text with the
+//! renderer's own fonts (see `Renderer::measure`). The search assumes ink
+//! width grows linearly with the font size (true of unhinted outlines) and
+//! then checks the chosen size with a real measurement, so a template with
+//! letter-spacing still never overflows.
+//!
+//! Declared in the template, on the `<text>` element:
+//!
+//! | attribute | meaning | default |
+//! |---|---|---|
+//! | `data-fit` | `shrink` (one line per `\n`) or `wrap` (break at spaces) | — (no fitting) |
+//! | `data-box` | `id` of a `<rect>` in the same coordinate system: the box | — |
+//! | `data-width` | box width, placed by `text-anchor` around the text's `x` | — |
+//! | `data-min-size` | smallest font size, px | half the template's size |
+//! | `data-max-lines` | most lines | 1 for `shrink`, 2 for `wrap` |
+//! | `data-line-height` | line advance, in font sizes | 1.2 |
+//! | `data-align` | `start`, `middle` or `end` inside the box | the text's `text-anchor` |
+//! | `data-overflow` | `error` (refuse) or `ellipsis` (cut with …) | `error` |
+
+use unicode_segmentation::UnicodeSegmentation;
+
+/// How a fitted layer behaves, read from its attributes once per template
+/// version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitSpec {
+    pub wrap: bool,
+    /// Left and right edge of the box, in the text's user units.
+    pub left: f32,
+    pub right: f32,
+    /// Top of the box, when it is a rect: lines above the baseline must
+    /// stay below it.
+    pub top: Option<f32>,
+    pub size: f32,
+    pub min_size: f32,
+    pub max_lines: usize,
+    pub line_height: f32,
+    pub align: Align,
+    pub ellipsis: bool,
+    /// The last line's baseline: the template's `y`.
+    pub baseline: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Start,
+    Middle,
+    End,
+}
+
+impl Align {
+    pub fn parse(raw: &str) -> Option<Align> {
+        match raw {
+            "start" => Some(Align::Start),
+            "middle" => Some(Align::Middle),
+            "end" => Some(Align::End),
+            _ => None,
+        }
+    }
+
+    /// The `text-anchor` value placing text this way.
+    pub fn anchor(self) -> &'static str {
+        match self {
+            Align::Start => "start",
+            Align::Middle => "middle",
+            Align::End => "end",
+        }
+    }
+}
+
+/// The ink of a line relative to its anchor point, at one font size:
+/// `(left, right)`, both in user units.
+pub type Ink = (f32, f32);
+
+/// The layout chosen for one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fitted {
+    pub size: f32,
+    pub lines: Vec<String>,
+    pub ellipsis: bool,
+    /// The anchor `x` of every line.
+    pub x: f32,
+    /// The first line's baseline; later lines follow one line height apart.
+    pub first_baseline: f32,
+}
+
+impl Fitted {
+    /// What `x-stencil-fit` reports for the layer.
+    pub fn report(&self, layer: &str) -> String {
+        let n = self.lines.len();
+        let lines = if n == 1 {
+            "1 line".into()
+        } else {
+            format!("{n} lines")
+        };
+        let size = (self.size * 10.0).round() / 10.0;
+        let cut = if self.ellipsis { "/ellipsis" } else { "" };
+        format!("{layer}={size}px/{lines}{cut}")
+    }
+}
+
+/// Why a text could not be laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FitError {
+    /// Even at the smallest size it overflows, and cutting is not allowed.
+    DoesNotFit,
+    /// A line could not be measured (the text is not renderable).
+    Unmeasurable,
+}
+
+/// Lays out `text` by `spec`. `measure(line, size)` gives the ink of one
+/// line at a size, or `None` when it has no ink (spaces only).
+pub fn fit<M>(spec: &FitSpec, text: &str, mut measure: M) -> Result<Fitted, FitError>
+where
+    M: FnMut(&str, f32) -> Option<Ink>,
+{
+    let width = spec.right - spec.left;
+    if width <= 0.0 || spec.min_size <= 0.0 {
+        return Err(FitError::DoesNotFit);
+    }
+    let mut cache: std::collections::HashMap<String, Option<Ink>> = Default::default();
+    // Ink at the template's size, measured once per line; other sizes
+    // scale it.
+    let mut at_base = |line: &str, measure: &mut M| -> Option<Ink> {
+        if let Some(ink) = cache.get(line) {
+            return *ink;
+        }
+        let ink = measure(line, spec.size);
+        cache.insert(line.to_owned(), ink);
+        ink
+    };
+    let k = |size: f32| size / spec.size;
+    let mut estimate = |size: f32, measure: &mut M| {
+        layout(spec, text, size, &mut |line, s| {
+            at_base(line, measure).map(|(l, r)| (l * k(s), r * k(s)))
+        })
+    };
+
+    // Step down until something fits (sizes fall geometrically to the
+    // minimum, so this ends), then refine between the last two steps.
+    let mut best = None;
+    let mut size = spec.size;
+    loop {
+        if let Some(lines) = estimate(size, &mut measure) {
+            best = Some((size, lines));
+            break;
+        }
+        if size <= spec.min_size {
+            break;
+        }
+        size = (size * 0.93).max(spec.min_size);
+    }
+    if let Some((found, _)) = best.clone() {
+        let (mut lo, mut hi) = (found, (found / 0.93).min(spec.size));
+        for _ in 0..8 {
+            let mid = (lo + hi) / 2.0;
+            match estimate(mid, &mut measure) {
+                Some(lines) => {
+                    lo = mid;
+                    best = Some((mid, lines));
+                }
+                None => hi = mid,
+            }
+        }
+    }
+    // Confirm with real measurements at the chosen size.
+    if let Some((mut size, mut lines)) = best {
+        for _ in 0..6 {
+            if lines_fit(spec, &lines, size, &mut measure) {
+                return Ok(place(spec, size, lines, false));
+            }
+            size *= 0.98;
+            if size < spec.min_size {
+                break;
+            }
+            match estimate(size, &mut measure) {
+                Some(l) => lines = l,
+                None => break,
+            }
+        }
+    }
+    if !spec.ellipsis {
+        return Err(FitError::DoesNotFit);
+    }
+    let size = spec.min_size;
+    let lines = cut(spec, text, size, &mut measure)?;
+    Ok(place(spec, size, lines, true))
+}
+
+fn place(spec: &FitSpec, size: f32, lines: Vec<String>, ellipsis: bool) -> Fitted {
+    let x = match spec.align {
+        Align::Start => spec.left,
+        Align::Middle => (spec.left + spec.right) / 2.0,
+        Align::End => spec.right,
+    };
+    let up = (lines.len().saturating_sub(1)) as f32 * spec.line_height * size;
+    Fitted {
+        size,
+        lines,
+        ellipsis,
+        x,
+        first_baseline: spec.baseline - up,
+    }
+}
+
+/// True when a line with ink `ink` (relative to its anchor) lies inside
+/// the box.
+fn inside(spec: &FitSpec, ink: Option<Ink>) -> bool {
+    let Some((l, r)) = ink else { return true };
+    let x = match spec.align {
+        Align::Start => spec.left,
+        Align::Middle => (spec.left + spec.right) / 2.0,
+        Align::End => spec.right,
+    };
+    x + l >= spec.left - 0.01 && x + r <= spec.right + 0.01
+}
+
+/// True when `n` lines at `size` stay below the box's top.
+fn tall_enough(spec: &FitSpec, n: usize, size: f32) -> bool {
+    match spec.top {
+        None => true,
+        Some(top) => spec.baseline - (n - 1) as f32 * spec.line_height * size - size * 0.9 >= top,
+    }
+}
+
+fn lines_fit<M: FnMut(&str, f32) -> Option<Ink>>(
+    spec: &FitSpec,
+    lines: &[String],
+    size: f32,
+    measure: &mut M,
+) -> bool {
+    tall_enough(spec, lines.len(), size) && lines.iter().all(|l| inside(spec, measure(l, size)))
+}
+
+/// Breaks `text` into lines at `size`, or `None` when it needs more lines
+/// than allowed or a line is too wide.
+fn layout<M: FnMut(&str, f32) -> Option<Ink>>(
+    spec: &FitSpec,
+    text: &str,
+    size: f32,
+    ink: &mut M,
+) -> Option<Vec<String>> {
+    let mut lines = Vec::new();
+    for paragraph in text.split('\n') {
+        if !spec.wrap {
+            if !inside(spec, ink(paragraph, size)) {
+                return None;
+            }
+            lines.push(paragraph.to_owned());
+        } else {
+            let mut line = String::new();
+            for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
+                let candidate = if line.is_empty() {
+                    word.to_owned()
+                } else {
+                    format!("{line} {word}")
+                };
+                if inside(spec, ink(&candidate, size)) {
+                    line = candidate;
+                } else if line.is_empty() || !inside(spec, ink(word, size)) {
+                    return None;
+                } else {
+                    lines.push(std::mem::replace(&mut line, word.to_owned()));
+                }
+                if lines.len() >= spec.max_lines {
+                    return None;
+                }
+            }
+            lines.push(line);
+        }
+        if lines.len() > spec.max_lines {
+            return None;
+        }
+    }
+    tall_enough(spec, lines.len(), size).then_some(lines)
+}
+
+/// The lines at `size` with the last allowed one cut to fit with `…`.
+fn cut<M: FnMut(&str, f32) -> Option<Ink>>(
+    spec: &FitSpec,
+    text: &str,
+    size: f32,
+    measure: &mut M,
+) -> Result<Vec<String>, FitError> {
+    let mut lines: Vec<String> = Vec::new();
+    let flat = text.replace('\n', " ");
+    let words: Vec<&str> = if spec.wrap {
+        flat.split(' ').filter(|w| !w.is_empty()).collect()
+    } else {
+        vec![flat.as_str()]
+    };
+    let mut rest = words.as_slice();
+    while lines.len() + 1 < spec.max_lines && !rest.is_empty() {
+        let mut taken = 0;
+        for n in 1..=rest.len() {
+            if inside(spec, measure(&rest[..n].join(" "), size)) {
+                taken = n;
+            } else {
+                break;
+            }
+        }
+        if taken == 0 {
+            break;
+        }
+        lines.push(rest[..taken].join(" "));
+        rest = &rest[taken..];
+    }
+    if !tall_enough(spec, lines.len() + 1, size) {
+        return Err(FitError::DoesNotFit);
+    }
+    let last = rest.join(" ");
+    let graphemes: Vec<&str> = last.graphemes(true).collect();
+    for keep in (0..=graphemes.len()).rev() {
+        let candidate = format!("{}…", graphemes[..keep].concat().trim_end());
+        match measure(&candidate, size) {
+            ink if inside(spec, ink) => {
+                lines.push(candidate);
+                return Ok(lines);
+            }
+            _ => {}
+        }
+    }
+    Err(FitError::Unmeasurable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every character is 0.5 em wide; ink starts at the anchor (start),
+    /// is centred on it (middle) or ends at it (end).
+    fn fake(align: Align) -> impl FnMut(&str, f32) -> Option<Ink> {
+        move |line: &str, size: f32| {
+            let w = line.chars().count() as f32 * size * 0.5;
+            (w > 0.0).then(|| match align {
+                Align::Start => (0.0, w),
+                Align::Middle => (-w / 2.0, w / 2.0),
+                Align::End => (-w, 0.0),
+            })
+        }
+    }
+
+    fn spec(wrap: bool, ellipsis: bool) -> FitSpec {
+        FitSpec {
+            wrap,
+            left: 0.0,
+            right: 100.0,
+            top: None,
+            size: 20.0,
+            min_size: 10.0,
+            max_lines: if wrap { 2 } else { 1 },
+            line_height: 1.2,
+            align: Align::Middle,
+            ellipsis,
+            baseline: 50.0,
+        }
+    }
+
+    #[test]
+    fn short_text_keeps_the_template_size() {
+        let f = fit(&spec(false, false), "Ada", fake(Align::Middle)).unwrap();
+        assert_eq!((f.size, f.lines.len(), f.x), (20.0, 1, 50.0));
+        assert_eq!(f.report("t"), "t=20px/1 line");
+    }
+
+    #[test]
+    fn long_text_shrinks_to_the_largest_size_that_fits() {
+        // 14 chars * 0.5 em = 7 em; 100 units wide → at most 14.28 px.
+        let f = fit(&spec(false, false), "Ada Lovelace X", fake(Align::Middle)).unwrap();
+        let widest = 100.0 / 7.0;
+        assert!(
+            f.size <= widest + 0.01 && f.size > widest * 0.95,
+            "{}",
+            f.size
+        );
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_raises_earlier_lines() {
+        let f = fit(&spec(true, false), "Ada King Lovelace", fake(Align::Middle)).unwrap();
+        assert_eq!(f.lines, ["Ada King", "Lovelace"]);
+        assert_eq!(f.size, 20.0);
+        assert!((f.first_baseline - (50.0 - 24.0)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn overflow_is_an_error_or_an_ellipsis_as_declared() {
+        let long = "W".repeat(40);
+        assert_eq!(
+            fit(&spec(false, false), &long, fake(Align::Middle)),
+            Err(FitError::DoesNotFit)
+        );
+        let f = fit(&spec(false, true), &long, fake(Align::Middle)).unwrap();
+        assert!(f.ellipsis && f.lines[0].ends_with('…'));
+        assert_eq!(f.size, 10.0);
+        // 20 chars at 10 px fill the 100 units exactly.
+        assert_eq!(f.lines[0].chars().count(), 20);
+    }
+
+    #[test]
+    fn a_box_top_limits_the_lines() {
+        let mut s = spec(true, false);
+        s.top = Some(20.0);
+        // Two lines at 20 px would reach 50 - 24 - 18 = 8 < 20.
+        let f = fit(&s, "Augusta Ada King Lovelace", fake(Align::Middle)).unwrap();
+        assert!(f.size < 20.0);
+        assert!(f.first_baseline - f.size * 0.9 >= 20.0);
+    }
+
+    #[test]
+    fn start_and_end_alignment_anchor_at_the_box_edges() {
+        let mut s = spec(false, false);
+        s.align = Align::End;
+        assert_eq!(fit(&s, "Ada", fake(Align::End)).unwrap().x, 100.0);
+        s.align = Align::Start;
+        assert_eq!(fit(&s, "Ada", fake(Align::Start)).unwrap().x, 0.0);
+    }
+}
