@@ -28,7 +28,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Print signed URLs, for one recipient or a whole CSV file.
-    Sign(sign::SignArgs),
+    Sign(Box<sign::SignArgs>),
 }
 
 /// Runs the command line; errors print as one message.
@@ -36,7 +36,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Sign(args) => sign::run(args),
+        Command::Sign(args) => sign::run(*args),
     }
 }
 

@@ -23,6 +23,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod encode;
+pub mod explain;
 pub mod fit;
 pub mod http;
 pub mod modifications;

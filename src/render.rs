@@ -147,6 +147,8 @@ pub struct Renderer {
     /// Loaded once at start and shared by every render.
     fontdb: Arc<fontdb::Database>,
     coverage: Coverage,
+    /// Faces tried, in order, for a character the chosen font lacks.
+    fallback: Arc<Vec<fontdb::ID>>,
     /// The family used where a template names none.
     default_family: String,
     limits: RenderLimits,
@@ -171,7 +173,24 @@ impl Renderer {
         limits: RenderLimits,
     ) -> Result<Renderer, String> {
         let mut db = fontdb::Database::new();
-        db.load_fonts_dir(fonts_dir);
+        // Sorted, so every machine loads the faces, and so picks fallbacks,
+        // in the same order.
+        let mut files: Vec<PathBuf> = std::fs::read_dir(fonts_dir)
+            .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        for path in files.iter().filter(|p| {
+            p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                matches!(
+                    e.to_ascii_lowercase().as_str(),
+                    "ttf" | "otf" | "ttc" | "otc"
+                )
+            })
+        }) {
+            if let Err(e) = db.load_font_file(path) {
+                tracing::warn!(path = %path.display(), error = %e, "font not loaded");
+            }
+        }
         for path in extra_fonts {
             if let Err(e) = db.load_font_file(path) {
                 tracing::info!(path = %path.display(), error = %e, "extra font not loaded");
@@ -208,8 +227,14 @@ impl Renderer {
                 _ => db.set_fantasy_family(family),
             }
         }
+        // Fallback order: proportional faces first (a monospace or script
+        // face is a poor stand-in for a missing letter), in load order.
+        let mut fallback: Vec<fontdb::ID> =
+            db.faces().filter(|f| !f.monospaced).map(|f| f.id).collect();
+        fallback.extend(db.faces().filter(|f| f.monospaced).map(|f| f.id));
         Ok(Renderer {
             coverage: Coverage::of(&db),
+            fallback: Arc::new(fallback),
             fontdb: Arc::new(db),
             default_family,
             limits,
@@ -289,6 +314,10 @@ impl Renderer {
             font_family: self.default_family.clone(),
             fontdb: Arc::clone(&self.fontdb),
             image_href_resolver: resolver(dir.to_owned(), self.limits, errors),
+            font_resolver: usvg::FontResolver {
+                select_font: usvg::FontResolver::default_font_selector(),
+                select_fallback: fallback_selector(Arc::clone(&self.fallback)),
+            },
             ..usvg::Options::default()
         }
     }
@@ -440,6 +469,33 @@ fn pdf(tree: &usvg::Tree) -> Result<Vec<u8>, String> {
     surface.finish();
     page.finish();
     document.finish().map_err(|e| format!("PDF: {e:?}"))
+}
+
+/// Picks the face drawing a character the chosen font lacks: the first in
+/// `order` that has it, preferring the weight class (bold or not) of the
+/// text's own font so a bold name stays bold in every script.
+fn fallback_selector(order: Arc<Vec<fontdb::ID>>) -> usvg::FallbackSelectionFn<'static> {
+    Box::new(move |c, used, db| {
+        let db: &fontdb::Database = db;
+        let bold = |id: fontdb::ID| db.face(id).is_some_and(|f| f.weight.0 >= 600);
+        let want_bold = used.first().is_some_and(|id| bold(*id));
+        let candidates = || {
+            order
+                .iter()
+                .copied()
+                .filter(|id| !used.contains(id) && has_char(db, *id, c))
+        };
+        candidates()
+            .find(|id| bold(*id) == want_bold)
+            .or_else(|| candidates().next())
+    })
+}
+
+fn has_char(db: &fontdb::Database, id: fontdb::ID, c: char) -> bool {
+    db.with_face_data(id, |data, index| {
+        ttf_parser::Face::parse(data, index).is_ok_and(|f| f.glyph_index(c).is_some())
+    })
+    .unwrap_or(false)
 }
 
 /// The image resolver: PNG and JPEG only, from `data:` URIs or from files

@@ -2,7 +2,9 @@
 //! CSV file of recipients at once.
 //!
 //! It applies the server's own text rules before signing, so a name the
-//! server would refuse is reported here instead of in a posted link.
+//! server would refuse is reported here instead of in a posted link, and
+//! warns about characters no configured font can draw. `--explain URL`
+//! shows why a URL's signature does or does not verify.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,8 +15,11 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::Config;
+use crate::explain;
 use crate::modifications::{self, Limits, Modification};
-use crate::request::{BaseId, UserId};
+use crate::options::RenderOptions;
+use crate::render::{RenderLimits, Renderer};
+use crate::request::{self, BaseId, UserId, OPTION_NAMES};
 use crate::signing;
 
 /// Arguments of `signet sign`.
@@ -24,11 +29,19 @@ pub struct SignArgs {
     #[arg(long, env = "SIGNET_CONFIG")]
     config: Option<PathBuf>,
     /// The user id.
-    #[arg(long)]
-    user: String,
+    #[arg(long, required_unless_present = "explain")]
+    user: Option<String>,
     /// The template id.
-    #[arg(long)]
-    template: String,
+    #[arg(long, required_unless_present = "explain")]
+    template: Option<String>,
+    /// A rendering option, as NAME=VALUE (scale, width, quality, exp, v);
+    /// signed with the rest; repeatable.
+    #[arg(long = "option", value_name = "NAME=VALUE")]
+    options: Vec<String>,
+    /// Explain a URL instead of signing: the payload, the decoded
+    /// modifications, and why its signature fails.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["set", "csv", "user", "template"])]
+    explain: Option<String>,
     /// A layer's new text, as NAME=TEXT; repeatable.
     #[arg(long = "set", value_name = "NAME=TEXT")]
     set: Vec<String>,
@@ -51,6 +64,9 @@ struct Signer {
     user: String,
     base: String,
     ext: String,
+    options: Vec<(&'static str, String)>,
+    /// The fonts the server will use, to warn about names they can't draw.
+    renderer: Option<Renderer>,
     base_url: String,
     secret: String,
     limits: Limits,
@@ -70,12 +86,13 @@ impl Signer {
             modifications::check_fields(m, self.limits).map_err(|e| e.to_string())?;
         }
         let json = serde_json::to_string(mods).map_err(|e| e.to_string())?;
-        let url = signing::signed_url(
+        let url = signing::signed_url_with_options(
             &self.base_url,
             &self.user,
             &self.base,
             &self.ext,
             &json,
+            &self.options,
             &self.secret,
         );
         let target = url.len() - self.base_url.trim_end_matches('/').len();
@@ -87,14 +104,82 @@ impl Signer {
         }
         Ok(url)
     }
+
+    /// A warning when no configured font draws some character of `mods`.
+    fn glyph_warning(&self, mods: &[Modification]) -> Option<String> {
+        let renderer = self.renderer.as_ref()?;
+        let mut missing = Vec::new();
+        for text in mods.iter().filter_map(|m| m.text.as_deref()) {
+            missing.extend(renderer.missing_glyphs(text));
+        }
+        missing.dedup();
+        (!missing.is_empty()).then(|| {
+            let list: Vec<String> = missing.iter().map(|c| format!("U+{:04X}", *c as u32)).collect();
+            format!(
+                "no configured font draws {}: the URL will answer `422 Missing glyphs` until a font that does is installed",
+                list.join(", ")
+            )
+        })
+    }
 }
 
 /// Runs `signet sign`.
 pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref(), std::env::vars())?;
-    let user = UserId::parse(&args.user).map_err(|e| anyhow::anyhow!("--user: {e}"))?;
-    let base = BaseId::parse(&args.template).map_err(|e| anyhow::anyhow!("--template: {e}"))?;
     let users = config.user_secrets(&|name| std::env::var(name).ok())?;
+    let limits = Limits {
+        max_text_chars: config.max_text_chars,
+        max_modifications: config.max_modifications,
+    };
+    if let Some(url) = &args.explain {
+        let explanation = explain::explain(url, &users, limits);
+        print!("{}", explanation.report);
+        return Ok(if explanation.valid {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let (Some(user), Some(base)) = (&args.user, &args.template) else {
+        bail!("--user and --template are required");
+    };
+    let user = UserId::parse(user).map_err(|e| anyhow::anyhow!("--user: {e}"))?;
+    let base = BaseId::parse(base).map_err(|e| anyhow::anyhow!("--template: {e}"))?;
+    let mut options = Vec::new();
+    for pair in &args.options {
+        let (name, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--option {pair}: expected NAME=VALUE"))?;
+        let Some(name) = OPTION_NAMES.iter().find(|n| **n == name) else {
+            bail!(
+                "--option {pair}: unknown option (known: {})",
+                OPTION_NAMES.join(", ")
+            );
+        };
+        options.push((*name, value.to_owned()));
+    }
+    let format = request::parse_path(&format!("/{user}/{base}.{}", args.ext))
+        .map_err(|e| anyhow::anyhow!("--ext {}: {e}", args.ext))?
+        .format;
+    // Checked now with no expiry test, so a URL meant to expire can be
+    // signed; the server applies the same bounds.
+    let unexpired: Vec<_> = options
+        .iter()
+        .filter(|(n, _)| *n != "exp")
+        .cloned()
+        .collect();
+    RenderOptions::parse(&unexpired, format, 0).map_err(|e| anyhow::anyhow!("--option: {e}"))?;
+    let renderer = Renderer::new(
+        &config.fonts_dir,
+        &config.extra_fonts,
+        RenderLimits {
+            max_pixels: config.max_pixels,
+            max_image_bytes: config.max_image_bytes,
+            max_nodes: config.max_template_nodes,
+        },
+    )
+    .map_err(|e| eprintln!("warning: {e}; names are signed without a font check"))
+    .ok();
     let Some(secrets) = users.get(&user) else {
         bail!("user {user} is not in the configuration");
     };
@@ -109,16 +194,15 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
         user: user.to_string(),
         base: base.to_string(),
         ext: args.ext.clone(),
+        options,
+        renderer,
         base_url: args
             .base_url
             .unwrap_or_else(|| format!("http://{}", config.listen)),
         // The first secret signs; the others only verify, which is how a
         // rotation is rolled out.
         secret: secrets[0].clone(),
-        limits: Limits {
-            max_text_chars: config.max_text_chars,
-            max_modifications: config.max_modifications,
-        },
+        limits,
         max_url_bytes: config.max_url_bytes,
     };
     match args.csv {
@@ -132,6 +216,9 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
                 mods.push(Modification::text(name, text));
             }
             let url = signer.url(&mods).map_err(anyhow::Error::msg)?;
+            if let Some(warning) = signer.glyph_warning(&mods) {
+                eprintln!("warning: {warning}");
+            }
             println!("{url}");
             Ok(ExitCode::SUCCESS)
         }
@@ -174,6 +261,7 @@ fn sign_csv(signer: &Signer, input: &Path, output: Option<&Path>) -> anyhow::Res
     writer.write_record(&out_headers)?;
 
     let mut failures = Vec::new();
+    let mut warnings = Vec::new();
     for (index, record) in records.iter().enumerate() {
         let line = index + 2;
         let (mut fields, result) = match record {
@@ -185,6 +273,9 @@ fn sign_csv(signer: &Signer, input: &Path, output: Option<&Path>) -> anyhow::Res
                     .filter(|(i, _)| Some(*i) != url_column)
                     .map(|(_, (name, text))| Modification::text(name, text))
                     .collect::<Vec<_>>();
+                if let Some(warning) = signer.glyph_warning(&mods) {
+                    warnings.push(format!("line {line}: {warning}"));
+                }
                 (
                     record.iter().map(String::from).collect::<Vec<_>>(),
                     signer.url(&mods),
@@ -216,6 +307,9 @@ fn sign_csv(signer: &Signer, input: &Path, output: Option<&Path>) -> anyhow::Res
     bar.finish_and_clear();
     let total = records.len();
     eprintln!("signed {} of {total} rows", total - failures.len());
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     if failures.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

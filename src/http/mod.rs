@@ -41,6 +41,7 @@ pub fn app(state: AppState) -> Router {
             "x-stencil-error".parse().expect("valid header name"),
             "x-stencil-warning".parse().expect("valid header name"),
             "x-stencil-cache".parse().expect("valid header name"),
+            "x-stencil-fit".parse().expect("valid header name"),
             "server-timing".parse().expect("valid header name"),
         ]);
     Router::new()
