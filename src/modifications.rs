@@ -240,13 +240,13 @@ pub fn check_fields(m: &Modification, limits: Limits) -> Result<(), Modification
         Source::parse(src).map_err(|why| invalid(format!("src of layer `{layer}`: {why}")))?;
     }
     if let Some(qr) = &m.qrcode {
-        check_text(layer, qr, limits)?;
         if qr.is_empty() || qr.len() > MAX_QR_BYTES {
             return Err(invalid(format!(
                 "qrcode of layer `{layer}` has {} bytes; a QR code holds 1 to {MAX_QR_BYTES}",
                 qr.len()
             )));
         }
+        check_text(layer, qr, limits)?;
     }
     Ok(())
 }
@@ -353,6 +353,10 @@ mod tests {
             "x".repeat(MAX_QR_BYTES + 1)
         );
         assert!(decode(&enc(&STANDARD, &long_qr), big).is_err());
+        let big_uri = format!(
+            r#"[{{"name":"a","src":"data:image/png;base64,{}"}}]"#,
+            "A".repeat(MAX_DATA_URI_BYTES / 3 * 4 + 8)
+        );
         for (json, needle) in [
             (r#"[{"name":"a"}]"#, "changes nothing"),
             (r#"[{"name":"a","color":"blue"}]"#, "must be #rgb"),
@@ -368,6 +372,7 @@ mod tests {
             ),
             (r#"[{"name":"a","text":"x","qrcode":"y"}]"#, "give one"),
             (r#"[{"name":"a","qrcode":""}]"#, "1 to"),
+            (big_uri.as_str(), "holds over 262144 bytes"),
         ] {
             match decode(&enc(&STANDARD, json), LIMITS) {
                 Err(ModificationsError::Invalid(m)) => assert!(m.contains(needle), "{json}: {m}"),

@@ -282,7 +282,8 @@ impl Renderer {
         let usvg::Node::Text(text) = tree.root().children().first()? else {
             return None;
         };
-        let b = text.bounding_box();
+        // The outlines, not the layout box: italic overhangs count.
+        let b = text.flattened().bounding_box();
         Some((b.left(), b.right()))
     }
 
@@ -375,7 +376,7 @@ impl Renderer {
         // allocate aborts the process.
         if width * height > self.limits.max_pixels {
             return Err(RenderError::TooLarge(format!(
-                "the output would be {width}×{height} pixels (limit {} pixels)",
+                "the output would be {width}x{height} pixels (limit {} pixels)",
                 self.limits.max_pixels
             )));
         }

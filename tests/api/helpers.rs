@@ -192,12 +192,47 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
     }
+}
+
+/// A URL signed by the library's signer, for what the reference client
+/// cannot express (rendering options, fields beyond `text`).
+pub fn signed_url(
+    app: &TestApp,
+    base: &str,
+    ext: &str,
+    mods: &serde_json::Value,
+    options: &[(&str, &str)],
+) -> String {
+    let options: Vec<(&str, String)> = options.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    signet::signing::signed_url_with_options(
+        &app.base_url(),
+        USER,
+        base,
+        ext,
+        &mods.to_string(),
+        &options,
+        SECRET,
+    )
+}
+
+/// A server whose demo user also has the reference templates and assets.
+pub async fn spawn_reference_app() -> TestApp {
+    let app = spawn_app().await;
+    copy_dir(
+        &repo().join("tests/reference/templates"),
+        &app.templates.path().join(USER),
+    );
+    app
 }
 
 pub fn error_of(response: &reqwest::Response) -> String {

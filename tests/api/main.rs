@@ -7,5 +7,7 @@ mod errors;
 mod guards;
 mod helpers;
 mod lifecycle;
+mod reference;
 mod reference_client;
+mod rendering;
 mod templates;
