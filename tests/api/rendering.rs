@@ -267,13 +267,6 @@ async fn bad_layer_input_is_a_clear_error() {
         &repo().join("tests/reference/templates"),
         &app.templates.path().join(USER),
     );
-    let big = format!(
-        "data:image/png;base64,{}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            vec![0u8; 300_000]
-        )
-    );
     for (mods, status, message) in [
         (json!([{ "name": "panel", "color": "red" }]), 400, "Invalid modifications: color of layer `panel` must be #rgb, #rrggbb or #rrggbbaa (got `red`)"),
         (json!([{ "name": "logo", "src": "../../etc/passwd" }]), 400, "Invalid modifications: src of layer `logo`: src must be an asset name"),
