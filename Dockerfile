@@ -1,4 +1,5 @@
-# Build: the release binary.
+# Build: the release binary (libwebp is compiled from source by its crate,
+# with the image's C compiler).
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
@@ -8,6 +9,11 @@ RUN cargo build --release --locked --bin signet
 
 # Run: a slim image, an unprivileged user, templates and fonts included.
 FROM debian:bookworm-slim
+# CJK and colour emoji are too large to ship in fonts/; the server loads
+# them from these packages' paths (see `extra_fonts`).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-noto-cjk fonts-noto-color-emoji \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin signet
 WORKDIR /app
 COPY --from=build /src/target/release/signet /usr/local/bin/signet
