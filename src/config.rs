@@ -210,6 +210,15 @@ impl Config {
         Ok(config)
     }
 
+    /// The renderer's bounds.
+    pub fn render_limits(&self) -> crate::render::RenderLimits {
+        crate::render::RenderLimits {
+            max_pixels: self.max_pixels,
+            max_image_bytes: self.max_image_bytes,
+            max_nodes: self.max_template_nodes,
+        }
+    }
+
     /// The configuration the tests and library users build in code.
     pub fn for_dirs(templates_dir: PathBuf, fonts_dir: PathBuf) -> Config {
         Config {

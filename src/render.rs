@@ -131,6 +131,15 @@ impl Coverage {
     }
 }
 
+/// `U+0041, U+00E9`: characters as the errors and warnings name them.
+pub fn code_points(chars: &[char]) -> String {
+    chars
+        .iter()
+        .map(|c| format!("U+{:04X}", *c as u32))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Characters that draw nothing by design: spaces, joiners, variation
 /// selectors, bidi marks and tags. Shaping handles them without a glyph.
 fn draws_nothing(c: char) -> bool {

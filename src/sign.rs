@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::explain;
 use crate::modifications::{self, Limits, Modification};
 use crate::options::RenderOptions;
-use crate::render::{RenderLimits, Renderer};
+use crate::render::{code_points, Renderer};
 use crate::request::{self, BaseId, UserId, OPTION_NAMES};
 use crate::signing;
 
@@ -114,10 +114,9 @@ impl Signer {
         }
         missing.dedup();
         (!missing.is_empty()).then(|| {
-            let list: Vec<String> = missing.iter().map(|c| format!("U+{:04X}", *c as u32)).collect();
             format!(
                 "no configured font draws {}: the URL will answer `422 Missing glyphs` until a font that does is installed",
-                list.join(", ")
+                code_points(&missing)
             )
         })
     }
@@ -172,11 +171,7 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let renderer = Renderer::new(
         &config.fonts_dir,
         &config.extra_fonts,
-        RenderLimits {
-            max_pixels: config.max_pixels,
-            max_image_bytes: config.max_image_bytes,
-            max_nodes: config.max_template_nodes,
-        },
+        config.render_limits(),
     )
     .map_err(|e| eprintln!("warning: {e}; names are signed without a font check"))
     .ok();

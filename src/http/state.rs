@@ -10,7 +10,7 @@ use crate::cache::ImageCache;
 use crate::config::Config;
 use crate::modifications::Limits;
 use crate::pool::RenderPool;
-use crate::render::{RenderLimits, Renderer};
+use crate::render::Renderer;
 use crate::request::UserId;
 use crate::template::TemplateStore;
 
@@ -45,11 +45,7 @@ impl AppState {
         let renderer = Arc::new(Renderer::new(
             &config.fonts_dir,
             &config.extra_fonts,
-            RenderLimits {
-                max_pixels: config.max_pixels,
-                max_image_bytes: config.max_image_bytes,
-                max_nodes: config.max_template_nodes,
-            },
+            config.render_limits(),
         )?);
         let templates = Arc::new(TemplateStore::new(
             config.templates_dir.clone(),

@@ -20,7 +20,7 @@ use thiserror::Error;
 
 use crate::fit::{self, Align, FitSpec, Fitted};
 use crate::modifications::{Color, Modification, Source};
-use crate::render::{FontSpec, RenderError, Renderer};
+use crate::render::{code_points, FontSpec, RenderError, Renderer};
 use tag::StartTag;
 
 pub use store::TemplateStore;
@@ -211,12 +211,8 @@ impl Template {
         }
         if !missing.is_empty() {
             missing.dedup();
-            let list: Vec<String> = missing
-                .iter()
-                .take(10)
-                .map(|c| format!("U+{:04X}", *c as u32))
-                .collect();
-            return Err(RenderError::MissingGlyphs(list.join(", ")));
+            missing.truncate(10);
+            return Err(RenderError::MissingGlyphs(code_points(&missing)));
         }
         let mut at = 0;
         for (name, layer, m) in &plan.edits {
