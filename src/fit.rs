@@ -190,18 +190,22 @@ where
     Ok(place(spec, size, lines, true))
 }
 
-fn place(spec: &FitSpec, size: f32, lines: Vec<String>, ellipsis: bool) -> Fitted {
-    let x = match spec.align {
+/// Where lines are anchored: the box edge or centre the alignment names.
+fn anchor_x(spec: &FitSpec) -> f32 {
+    match spec.align {
         Align::Start => spec.left,
         Align::Middle => (spec.left + spec.right) / 2.0,
         Align::End => spec.right,
-    };
+    }
+}
+
+fn place(spec: &FitSpec, size: f32, lines: Vec<String>, ellipsis: bool) -> Fitted {
     let up = (lines.len().saturating_sub(1)) as f32 * spec.line_height * size;
     Fitted {
         size,
         lines,
         ellipsis,
-        x,
+        x: anchor_x(spec),
         first_baseline: spec.baseline - up,
     }
 }
@@ -210,11 +214,7 @@ fn place(spec: &FitSpec, size: f32, lines: Vec<String>, ellipsis: bool) -> Fitte
 /// the box.
 fn inside(spec: &FitSpec, ink: Option<Ink>) -> bool {
     let Some((l, r)) = ink else { return true };
-    let x = match spec.align {
-        Align::Start => spec.left,
-        Align::Middle => (spec.left + spec.right) / 2.0,
-        Align::End => spec.right,
-    };
+    let x = anchor_x(spec);
     x + l >= spec.left - 0.01 && x + r <= spec.right + 0.01
 }
 
