@@ -255,11 +255,11 @@ impl Renderer {
         self.fontdb.len()
     }
 
-    /// The characters of `text` that no loaded font can draw, each once,
-    /// in order.
-    pub fn missing_glyphs(&self, text: &str) -> Vec<char> {
+    /// The characters of `texts` that no loaded font can draw, each once,
+    /// in order of first appearance.
+    pub fn missing_glyphs<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Vec<char> {
         let mut missing: Vec<char> = Vec::new();
-        for c in text.chars() {
+        for c in texts.into_iter().flat_map(str::chars) {
             if !draws_nothing(c) && !self.coverage.has(c) && !missing.contains(&c) {
                 missing.push(c);
             }

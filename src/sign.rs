@@ -108,11 +108,7 @@ impl Signer {
     /// A warning when no configured font draws some character of `mods`.
     fn glyph_warning(&self, mods: &[Modification]) -> Option<String> {
         let renderer = self.renderer.as_ref()?;
-        let mut missing = Vec::new();
-        for text in mods.iter().filter_map(|m| m.text.as_deref()) {
-            missing.extend(renderer.missing_glyphs(text));
-        }
-        missing.dedup();
+        let missing = renderer.missing_glyphs(mods.iter().filter_map(|m| m.text.as_deref()));
         (!missing.is_empty()).then(|| {
             format!(
                 "no configured font draws {}: the URL will answer `422 Missing glyphs` until a font that does is installed",

@@ -203,14 +203,9 @@ impl Template {
     pub fn apply(&self, plan: &Plan<'_>, renderer: &Renderer) -> Result<Applied, RenderError> {
         let mut out = String::with_capacity(self.source.len() + 256);
         let mut fit = Vec::new();
-        let mut missing = Vec::new();
-        for (_, _, m) in &plan.edits {
-            if let Some(text) = &m.text {
-                missing.extend(renderer.missing_glyphs(text));
-            }
-        }
+        let mut missing =
+            renderer.missing_glyphs(plan.edits.iter().filter_map(|(_, _, m)| m.text.as_deref()));
         if !missing.is_empty() {
-            missing.dedup();
             missing.truncate(10);
             return Err(RenderError::MissingGlyphs(code_points(&missing)));
         }
@@ -768,6 +763,16 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, RenderError::MissingGlyphs("U+10FFFD, U+E000".into()));
+        // Each code point once, across layers too.
+        let mods = [
+            Modification::text("a", "\u{E000}\u{10FFFD}"),
+            Modification::text("e", "\u{E001}\u{E000}"),
+        ];
+        let err = apply_all(&t, &mods).unwrap_err();
+        assert_eq!(
+            err,
+            RenderError::MissingGlyphs("U+E000, U+10FFFD, U+E001".into())
+        );
     }
 
     const FITTED: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="400"><rect id="box" x="100" y="100" width="800" height="200" fill="none"/><text id="name" x="500" y="250" text-anchor="middle" font-family="serif" font-size="100" data-fit="shrink" data-box="box" data-min-size="20" data-overflow="ellipsis">Jane Doe</text><text id="w" x="500" y="250" font-size="100" data-fit="wrap" data-width="600" data-max-lines="3">Jane</text></svg>"#;
