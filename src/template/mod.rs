@@ -121,22 +121,17 @@ impl Template {
             if layers.contains_key(id) {
                 continue;
             }
+            let tag = StartTag::of(&source, node)?;
             let kind = match node.tag_name().name() {
-                "text" | "tspan" => Kind::Text(Box::new(text_layer(&source, &doc, &tree, node)?)),
+                "text" | "tspan" => Kind::Text(Box::new(text_layer(
+                    &source,
+                    &doc,
+                    &tree,
+                    node,
+                    tag.name(),
+                )?)),
                 "image" => Kind::Image,
                 _ => Kind::Other,
-            };
-            let tag = StartTag::of(&source, node)?;
-            let number = |name: &str| {
-                node.attribute(name)
-                    .and_then(|v| v.trim().trim_end_matches("px").parse::<f32>().ok())
-                    .filter(|v| v.is_finite())
-            };
-            let bbox = match (number("width"), number("height")) {
-                (Some(w), Some(h)) if w > 0.0 && h > 0.0 => {
-                    Some([number("x").unwrap_or(0.0), number("y").unwrap_or(0.0), w, h])
-                }
-                _ => None,
             };
             layers.insert(
                 id.to_owned(),
@@ -144,7 +139,7 @@ impl Template {
                     range: node.range(),
                     tag,
                     kind,
-                    bbox,
+                    bbox: box_of(node),
                 },
             );
         }
@@ -245,11 +240,12 @@ impl Template {
                             let f = fit::fit(spec, text, measure)
                                 .map_err(|_| RenderError::DoesNotFit((*name).to_owned()))?;
                             fit.push(f.report(name));
-                            Some(f)
+                            Some((f, spec))
                         }
                         None => None,
                     };
-                    text_into(&mut out, layer, t, text, fitted.as_ref(), &style);
+                    let fitted = fitted.as_ref().map(|(f, spec)| (f, *spec));
+                    text_into(&mut out, layer, t, text, fitted, &style);
                 }
                 (Kind::Image, Modification { src: Some(src), .. }) => {
                     let href = self.image_href(src, renderer)?;
@@ -304,10 +300,10 @@ fn text_into(
     layer: &Layer,
     t: &TextLayer,
     text: &str,
-    fitted: Option<&Fitted>,
+    fitted: Option<(&Fitted, &FitSpec)>,
     color: &str,
 ) {
-    let Some(f) = fitted else {
+    let Some((f, spec)) = fitted else {
         layer.tag.write(out, &[], color);
         if let Some(tspan) = &t.tspan {
             tspan.write(out, &[], color);
@@ -327,13 +323,7 @@ fn text_into(
         return;
     };
     let (x, y) = (f.x.to_string(), f.first_baseline.to_string());
-    let mut style = format!(
-        "font-size:{}px;text-anchor:{}",
-        f.size,
-        t.fit
-            .as_ref()
-            .map_or("middle", |(spec, _)| spec.align.anchor())
-    );
+    let mut style = format!("font-size:{}px;text-anchor:{}", f.size, spec.align.anchor());
     if !color.is_empty() {
         style.push(';');
         style.push_str(color);
@@ -343,7 +333,7 @@ fn text_into(
     if let Some(tspan) = &t.tspan {
         tspan.write(out, &set, &style);
     }
-    let advance = t.fit.as_ref().map_or(1.2, |(spec, _)| spec.line_height) * f.size;
+    let advance = spec.line_height * f.size;
     for (i, line) in f.lines.iter().enumerate() {
         if i > 0 {
             out.push_str(&format!("<tspan x=\"{x}\" dy=\"{advance}\">"));
@@ -416,8 +406,8 @@ fn text_layer(
     doc: &roxmltree::Document<'_>,
     tree: &usvg::Tree,
     node: roxmltree::Node<'_, '_>,
+    name: &str,
 ) -> Result<TextLayer, TemplateError> {
-    let name = StartTag::of(source, node)?.name().to_owned();
     let mut text = TextLayer {
         tspan: None,
         close: format!("</{name}>"),
@@ -443,6 +433,26 @@ fn text_layer(
         text.fit = Some(fit_spec(doc, tree, node)?);
     }
     Ok(text)
+}
+
+/// A length attribute in user units (a bare number or `px`), finite.
+fn px(node: roxmltree::Node<'_, '_>, name: &str) -> Option<f32> {
+    node.attribute(name)
+        .and_then(|v| v.trim().trim_end_matches("px").parse::<f32>().ok())
+        .filter(|v| v.is_finite())
+}
+
+/// `x y width height` of an element that has a positive width and height.
+fn box_of(node: roxmltree::Node<'_, '_>) -> Option<[f32; 4]> {
+    match (px(node, "width"), px(node, "height")) {
+        (Some(w), Some(h)) if w > 0.0 && h > 0.0 => Some([
+            px(node, "x").unwrap_or(0.0),
+            px(node, "y").unwrap_or(0.0),
+            w,
+            h,
+        ]),
+        _ => None,
+    }
 }
 
 /// Reads the `data-fit` attributes of a text layer (see `fit`), with the
@@ -479,11 +489,7 @@ fn fit_spec(
     let number = |name: &str, lo: f32, hi: f32| -> Result<Option<f32>, TemplateError> {
         match node.attribute(name) {
             None => Ok(None),
-            Some(raw) => raw
-                .trim()
-                .trim_end_matches("px")
-                .parse::<f32>()
-                .ok()
+            Some(_) => px(node, name)
                 .filter(|v| (lo..=hi).contains(v))
                 .map(Some)
                 .ok_or_else(|| reject(format!("{name} must be a number from {lo} to {hi}"))),
@@ -499,16 +505,9 @@ fn fit_spec(
                         "data-box names `{box_id}`, which is not in the template"
                     ))
                 })?;
-            let get = |name: &str| {
-                rect.attribute(name)
-                    .and_then(|v| v.trim().trim_end_matches("px").parse::<f32>().ok())
-            };
-            match (get("width"), get("height")) {
-                (Some(w), Some(h)) if w > 0.0 && h > 0.0 => {
-                    let (bx, by) = (get("x").unwrap_or(0.0), get("y").unwrap_or(0.0));
-                    (bx, bx + w, Some(by))
-                }
-                _ => {
+            match box_of(rect) {
+                Some([bx, by, w, _]) => (bx, bx + w, Some(by)),
+                None => {
                     return Err(reject(format!(
                         "data-box `{box_id}` needs a width and a height"
                     )))
