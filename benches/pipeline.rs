@@ -134,6 +134,7 @@ fn stages(c: &mut Criterion) {
         body: body.into(),
         render_time: Duration::ZERO,
         fit: String::new(),
+        incremental: false,
     }));
     runtime
         .block_on(cache.get_or_render(key, async move { Ok(image) }))

@@ -33,6 +33,8 @@ pub struct Image {
     pub render_time: Duration,
     /// What fitting did, for `x-stencil-fit`; empty without fitted layers.
     pub fit: String,
+    /// Rendered incrementally (from a template base) rather than whole.
+    pub incremental: bool,
 }
 
 /// What a render produced.

@@ -49,6 +49,9 @@ pub struct Config {
     pub extra_fonts: Vec<PathBuf>,
     /// Bound on the bytes of rendered images kept in memory.
     pub cache_max_bytes: u64,
+    /// Bound on the bytes of template bases kept for incremental rendering
+    /// (about 6 bytes per output pixel each); 0 renders every miss whole.
+    pub base_cache_max_bytes: u64,
     /// The accounts and their signing secrets.
     pub users: Vec<UserConfig>,
     /// Longest accepted request target (path and query), in bytes.
@@ -105,6 +108,7 @@ impl Default for Config {
             fonts_dir: "fonts".into(),
             extra_fonts: DEFAULT_EXTRA_FONTS.iter().map(PathBuf::from).collect(),
             cache_max_bytes: 256 * 1024 * 1024,
+            base_cache_max_bytes: 64 * 1024 * 1024,
             users: Vec::new(),
             max_url_bytes: 16 * 1024,
             max_text_chars: 1000,
@@ -140,6 +144,7 @@ const ENV_KEYS: &[&str] = &[
     "templates_dir",
     "fonts_dir",
     "cache_max_bytes",
+    "base_cache_max_bytes",
     "max_url_bytes",
     "max_text_chars",
     "max_modifications",

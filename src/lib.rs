@@ -19,6 +19,7 @@
 //!
 //! See `ARCHITECTURE.md` for the path of a request and the invariants.
 
+pub mod bands;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod encode;
 pub mod explain;
 pub mod fit;
 pub mod http;
+pub mod incremental;
 pub mod modifications;
 pub mod options;
 pub mod pool;

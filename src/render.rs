@@ -358,12 +358,37 @@ impl Renderer {
         Ok((w, h))
     }
 
-    fn tree(&self, svg: &str, dir: &Path) -> Result<usvg::Tree, RenderError> {
+    /// Parses SVG text; `dir` is where its images may come from.
+    pub fn tree(&self, svg: &str, dir: &Path) -> Result<usvg::Tree, RenderError> {
         let doc = self.parse_xml(svg).map_err(RenderError::Rejected)?;
         let tree = usvg::Tree::from_xmltree(&doc, &self.options(dir, None))
             .map_err(|e| RenderError::Rejected(format!("invalid SVG: {e}")))?;
         self.canvas_size(&tree).map_err(RenderError::Rejected)?;
         Ok(tree)
+    }
+
+    /// The output canvas of `tree` scaled by `factor` (given the canvas
+    /// width): width, height and the scale, checked against the bounds.
+    pub fn output_size(
+        &self,
+        tree: &usvg::Tree,
+        factor: impl Fn(u32) -> f32,
+    ) -> Result<(u32, u32, f32), RenderError> {
+        let size = tree.size();
+        let k = factor(size.to_int_size().width());
+        let (width, height) = (
+            (size.width() * k).ceil().max(1.0) as u64,
+            (size.height() * k).ceil().max(1.0) as u64,
+        );
+        // The bound comes before any allocation: a pixmap that fails to
+        // allocate aborts the process.
+        if width * height > self.limits.max_pixels {
+            return Err(RenderError::TooLarge(format!(
+                "the output would be {width}x{height} pixels (limit {} pixels)",
+                self.limits.max_pixels
+            )));
+        }
+        Ok((width as u32, height as u32, k))
     }
 
     /// Parses and rasterises SVG text, scaled by `factor`. `dir` is where
@@ -375,29 +400,26 @@ impl Renderer {
         factor: impl Fn(u32) -> f32,
     ) -> Result<tiny_skia::Pixmap, RenderError> {
         let tree = self.tree(svg, dir)?;
-        let size = tree.size();
-        let k = factor(size.to_int_size().width());
-        let (width, height) = (
-            (size.width() * k).ceil().max(1.0) as u64,
-            (size.height() * k).ceil().max(1.0) as u64,
-        );
-        // The bound comes before the allocation: a pixmap that fails to
-        // allocate aborts the process.
-        if width * height > self.limits.max_pixels {
-            return Err(RenderError::TooLarge(format!(
-                "the output would be {width}x{height} pixels (limit {} pixels)",
-                self.limits.max_pixels
-            )));
-        }
-        let mut pixmap = tiny_skia::Pixmap::new(width as u32, height as u32).ok_or_else(|| {
-            RenderError::Rejected(format!("cannot draw a {width}×{height} canvas"))
-        })?;
-        resvg::render(
-            &tree,
-            tiny_skia::Transform::from_scale(k, k),
-            &mut pixmap.as_mut(),
-        );
+        let (width, height, k) = self.output_size(&tree, factor)?;
+        let mut pixmap = blank(width, height)?;
+        paint(&tree, k, &mut pixmap);
         Ok(pixmap)
+    }
+
+    /// Encodes a rendered canvas as a raster `format`.
+    pub fn encode(
+        &self,
+        pixmap: &tiny_skia::Pixmap,
+        format: Format,
+        options: &RenderOptions,
+    ) -> Result<Vec<u8>, RenderError> {
+        let quality = options.quality.unwrap_or(DEFAULT_QUALITY);
+        match format {
+            Format::Jpeg => encode::encode_jpeg(pixmap, quality).map_err(RenderError::TooLarge),
+            Format::Webp => encode::encode_webp(pixmap, quality).map_err(RenderError::TooLarge),
+            _ => encode::encode_png(pixmap, encode::SERVER)
+                .map_err(|e| RenderError::Failed(format!("PNG encoding: {e}"))),
+        }
     }
 
     /// Renders SVG text to `format` with `options`.
@@ -421,13 +443,7 @@ impl Renderer {
         }
         let pixmap = self.rasterize(svg, dir, |w| options.factor(w))?;
         let rastered = Instant::now();
-        let quality = options.quality.unwrap_or(DEFAULT_QUALITY);
-        let body = match format {
-            Format::Jpeg => encode::encode_jpeg(&pixmap, quality).map_err(RenderError::TooLarge)?,
-            Format::Webp => encode::encode_webp(&pixmap, quality).map_err(RenderError::TooLarge)?,
-            _ => encode::encode_png(&pixmap, encode::SERVER)
-                .map_err(|e| RenderError::Failed(format!("PNG encoding: {e}")))?,
-        };
+        let body = self.encode(&pixmap, format, options)?;
         Ok(Rendered {
             body,
             raster: rastered - started,
@@ -460,6 +476,21 @@ impl Renderer {
         .ok()
         .map(|r| r.body)
     }
+}
+
+/// A transparent canvas of a size `Renderer::output_size` admitted.
+pub fn blank(width: u32, height: u32) -> Result<tiny_skia::Pixmap, RenderError> {
+    tiny_skia::Pixmap::new(width, height)
+        .ok_or_else(|| RenderError::Rejected(format!("cannot draw a {width}×{height} canvas")))
+}
+
+/// Paints `tree` scaled by `k` over what `pixmap` already holds.
+pub fn paint(tree: &usvg::Tree, k: f32, pixmap: &mut tiny_skia::Pixmap) {
+    resvg::render(
+        tree,
+        tiny_skia::Transform::from_scale(k, k),
+        &mut pixmap.as_mut(),
+    );
 }
 
 /// Writes the tree as a one-page PDF, one CSS pixel to 0.75 pt (96 dpi),

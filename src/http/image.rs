@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{header_value, AppError};
 use super::state::AppState;
 use crate::cache::{Busy, Image, ImageCache, Outcome};
+use crate::incremental::Path;
 use crate::modifications::{self, Modification};
 use crate::options::{self, RenderOptions};
 use crate::pool::PoolError;
@@ -164,9 +165,14 @@ fn ok_response(image: &Image, hit: bool, content_type: &'static str, log: &mut L
         let ms = image.render_time.as_secs_f64() * 1000.0;
         log.render_ms = Some(ms);
         h.insert("x-stencil-cache", HeaderValue::from_static("miss"));
+        let how = if image.incremental {
+            "incremental"
+        } else {
+            "whole"
+        };
         h.insert(
             "server-timing",
-            header_value(&format!("render;dur={ms:.1}")),
+            header_value(&format!("render;dur={ms:.1};desc={how}")),
         );
     }
     response
@@ -181,12 +187,22 @@ async fn render(
     options: RenderOptions,
 ) -> Result<Outcome, Busy> {
     let renderer = Arc::clone(&state.renderer);
+    let incremental = Arc::clone(&state.incremental);
     let job = move || {
         let started = Instant::now();
-        let applied = template.apply(&template.plan(&mods), &renderer)?;
-        let rendered = renderer.render(&applied.svg, &template.dir, path.format, &options)?;
+        let plan = template.plan(&mods);
+        let applied = template.apply(&plan, &renderer)?;
+        let (rendered, how) = incremental.render(
+            &renderer,
+            &template,
+            &plan,
+            &applied.svg,
+            path.format,
+            &options,
+        )?;
         tracing::debug!(
             user = %path.user, template = %path.base,
+            how = ?how,
             raster_ms = rendered.raster.as_secs_f64() * 1000.0,
             encode_ms = rendered.encode.as_secs_f64() * 1000.0,
             "rendered"
@@ -195,6 +211,7 @@ async fn render(
             body: rendered.body.into(),
             render_time: started.elapsed(),
             fit: applied.fit.join(", "),
+            incremental: how == Path::Incremental,
         })
     };
     let failed = |why: &str| Ok(Outcome::Failed(RenderError::Failed(why.into())));

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::cache::ImageCache;
 use crate::config::Config;
+use crate::incremental::Incremental;
 use crate::modifications::Limits;
 use crate::pool::RenderPool;
 use crate::render::Renderer;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub renderer: Arc<Renderer>,
     /// Rendered images.
     pub cache: ImageCache,
+    /// Template bases for incremental renders.
+    pub incremental: Arc<Incremental>,
     /// Render slots.
     pub pool: Arc<RenderPool>,
     /// Error pictures by kind of error, each rendered once.
@@ -67,6 +70,7 @@ impl AppState {
                 Duration::from_millis(config.failure_ttl_ms),
             ),
             error_images: moka::future::Cache::new(256),
+            incremental: Arc::new(Incremental::new(config.base_cache_max_bytes)),
             users: Arc::new(users),
             templates,
             renderer,

@@ -7,6 +7,7 @@
 //! file is the version: it goes into cache keys and ETags, so output of an
 //! old version is never served for a new one.
 
+mod split;
 mod store;
 mod tag;
 
@@ -21,6 +22,7 @@ use thiserror::Error;
 use crate::fit::{self, Align, FitSpec, Fitted};
 use crate::modifications::{Color, Modification, Source};
 use crate::render::{code_points, FontSpec, RenderError, Renderer};
+use split::{Outline, Place};
 use tag::StartTag;
 
 pub use store::TemplateStore;
@@ -43,6 +45,7 @@ pub struct Template {
     pub dir: PathBuf,
     source: String,
     layers: HashMap<String, Layer>,
+    outline: Outline,
 }
 
 #[derive(Debug)]
@@ -54,6 +57,7 @@ struct Layer {
     kind: Kind,
     /// `x y width height` when the element has them: a QR code's box.
     bbox: Option<[f32; 4]>,
+    place: Place,
 }
 
 #[derive(Debug)]
@@ -113,6 +117,7 @@ impl Template {
         let tree = renderer
             .check(&doc, &dir)
             .map_err(TemplateError::Rejected)?;
+        let (outline, places) = Outline::of(&source, &doc, StartTag::of(&source, root)?.len);
         let mut layers = HashMap::new();
         for node in root.descendants().filter(|n| n.is_element()) {
             let Some(id) = node.attribute("id") else {
@@ -140,6 +145,10 @@ impl Template {
                     tag,
                     kind,
                     bbox: box_of(node),
+                    place: places.get(&node.id()).copied().unwrap_or(Place {
+                        top: None,
+                        referenced: true,
+                    }),
                 },
             );
         }
@@ -148,6 +157,7 @@ impl Template {
             dir,
             source,
             layers,
+            outline,
         })
     }
 
@@ -265,6 +275,45 @@ impl Template {
         }
         out.push_str(&self.source[at..]);
         Ok(Applied { svg: out, fit })
+    }
+
+    /// Where this template can be cut for `plan`: the index of the first
+    /// top-level element holding an edit, or why it cannot be (see
+    /// `split`). With no edit the cut is after the last element.
+    pub fn cut(&self, plan: &Plan<'_>) -> Result<usize, &'static str> {
+        if let Some(why) = self.outline.unsplittable {
+            return Err(why);
+        }
+        let mut at = self.outline.len();
+        for (_, layer, _) in &plan.edits {
+            if layer.place.referenced {
+                return Err("an edited layer is referenced from elsewhere");
+            }
+            at = at.min(
+                layer
+                    .place
+                    .top
+                    .ok_or("an edited layer is not drawn where it stands")?,
+            );
+        }
+        Ok(at)
+    }
+
+    /// The template with only the elements before cut `at` drawing: the
+    /// part of the canvas every request at that cut shares.
+    pub fn before_cut(&self, at: usize) -> String {
+        self.outline.before(&self.source, at)
+    }
+
+    /// `applied` (this template's `apply` output for a plan cut at `at`)
+    /// with only the elements from the cut on drawing.
+    pub fn after_cut(&self, applied: &str, at: usize) -> Option<String> {
+        self.outline.from(&self.source, applied, at)
+    }
+
+    /// The template's own text.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// The `href` for a `src` value, checked: an asset must be a readable

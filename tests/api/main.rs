@@ -6,6 +6,7 @@ mod cli;
 mod errors;
 mod guards;
 mod helpers;
+mod incremental;
 mod lifecycle;
 mod reference;
 mod reference_client;

@@ -1,0 +1,186 @@
+//! Cache misses on the demo certificate, 200 distinct names each way, in
+//! one run: the naive pipeline (substitute, parse, render the whole canvas,
+//! tiny-skia's default PNG encoder), the server's whole render, and the
+//! server's incremental render. Prints p50/p90 times, p50 sizes and the
+//! ratios to naive.
+//!
+//! `cargo bench --bench miss` (`-- N` for another number of names)
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use signet::config::{DEFAULT_EXTRA_FONTS, DEMO_TEMPLATE, DEMO_USER};
+use signet::incremental::{Incremental, Path as How};
+use signet::modifications::Modification;
+use signet::options::RenderOptions;
+use signet::render::{RenderLimits, Renderer};
+use signet::request::Format;
+use signet::template::Template;
+
+const FIRST: &[&str] = &[
+    "Ada",
+    "Grace",
+    "Alan",
+    "Édith",
+    "Katherine",
+    "Hedy",
+    "Barbara",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Frances",
+    "Tim",
+    "Radia",
+    "Ken",
+    "Sophie",
+    "Guido",
+    "Anita",
+    "John",
+    "Mary",
+    "Donald",
+];
+const LAST: &[&str] = &[
+    "Lovelace", "Hopper", "Turing", "Piaf", "Johnson", "Lamarr", "Liskov", "Torvalds", "Hamilton",
+    "Ritchie",
+];
+
+fn names(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let first = FIRST[i % FIRST.len()];
+            let last = LAST[(i / FIRST.len()) % LAST.len()];
+            match i / (FIRST.len() * LAST.len()) {
+                0 => format!("{first} {last}"),
+                round => format!("{first} {last} {round}"),
+            }
+        })
+        .collect()
+}
+
+struct Run {
+    times: Vec<Duration>,
+    sizes: Vec<usize>,
+}
+
+impl Run {
+    fn p(&self, q: f64) -> Duration {
+        let mut t = self.times.clone();
+        t.sort();
+        t[((t.len() - 1) as f64 * q).round() as usize]
+    }
+    fn size_p50(&self) -> usize {
+        let mut s = self.sizes.clone();
+        s.sort();
+        s[s.len() / 2]
+    }
+}
+
+fn run(names: &[String], mut one: impl FnMut(&str) -> usize) -> Run {
+    let mut run = Run {
+        times: Vec::new(),
+        sizes: Vec::new(),
+    };
+    for name in names {
+        let started = Instant::now();
+        let size = one(name);
+        run.times.push(started.elapsed());
+        run.sizes.push(size);
+    }
+    run
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let limits = RenderLimits {
+        max_pixels: 25_000_000,
+        max_image_bytes: 8 << 20,
+        max_nodes: 100_000,
+    };
+    let extra: Vec<_> = DEFAULT_EXTRA_FONTS
+        .iter()
+        .map(std::path::PathBuf::from)
+        .collect();
+    let renderer = Renderer::new(&root.join("fonts"), &extra, limits).expect("fonts load");
+    let dir = root.join("templates").join(DEMO_USER);
+    let source =
+        std::fs::read_to_string(dir.join(format!("{DEMO_TEMPLATE}.svg"))).expect("demo template");
+    let template = Template::prepare(source, dir.clone(), &renderer).expect("prepares");
+    let png = RenderOptions::default();
+    let apply = |name: &str| {
+        let mods = vec![Modification::text("text_candidate", name)];
+        template
+            .apply(&template.plan(&mods), &renderer)
+            .expect("applies")
+            .svg
+    };
+    let names = names(n);
+    println!("{n} distinct names on the {DEMO_TEMPLATE} template (2000×1414)");
+
+    let naive = run(&names, |name| {
+        let pixmap = renderer
+            .rasterize(&apply(name), &dir, |_| 1.0)
+            .expect("renders");
+        pixmap.encode_png().expect("encodes").len()
+    });
+    let whole = run(&names, |name| {
+        renderer
+            .render(&apply(name), &dir, Format::Png, &png)
+            .expect("renders")
+            .body
+            .len()
+    });
+    let incremental = Incremental::new(64 << 20);
+    // The first miss of a template version builds its base; it is timed
+    // on its own, the 200 after it are the steady state.
+    let started = Instant::now();
+    let first = {
+        let mods = vec![Modification::text("text_candidate", "Base Builder")];
+        let plan = template.plan(&mods);
+        let svg = template.apply(&plan, &renderer).expect("applies").svg;
+        incremental
+            .render(&renderer, &template, &plan, &svg, Format::Png, &png)
+            .expect("renders")
+    };
+    let first_time = started.elapsed();
+    assert_eq!(first.1, How::Incremental, "the demo renders incrementally");
+    let fast = run(&names, |name| {
+        let mods = vec![Modification::text("text_candidate", name)];
+        let plan = template.plan(&mods);
+        let svg = template.apply(&plan, &renderer).expect("applies").svg;
+        let (rendered, how) = incremental
+            .render(&renderer, &template, &plan, &svg, Format::Png, &png)
+            .expect("renders");
+        assert_eq!(how, How::Incremental);
+        rendered.body.len()
+    });
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let base = naive.p(0.5);
+    println!(
+        "{:<40} {:>9} {:>9} {:>11} {:>8} {:>8}",
+        "", "p50 ms", "p90 ms", "p50 bytes", "time", "size"
+    );
+    for (label, r) in [
+        ("naive (whole canvas, tiny-skia PNG)", &naive),
+        ("whole render (server encoder)", &whole),
+        ("incremental render", &fast),
+    ] {
+        println!(
+            "{:<40} {:>9.1} {:>9.1} {:>11} {:>7.2}x {:>7.3}x",
+            label,
+            ms(r.p(0.5)),
+            ms(r.p(0.9)),
+            r.size_p50(),
+            r.p(0.5).as_secs_f64() / base.as_secs_f64(),
+            r.size_p50() as f64 / naive.size_p50() as f64,
+        );
+    }
+    println!(
+        "first incremental miss (builds and checks the base): {:.1} ms",
+        ms(first_time)
+    );
+}

@@ -1,0 +1,291 @@
+//! Incremental rendering: a cache miss paints only what its edits can
+//! change and compresses only the rows that did change.
+//!
+//! Requests for one template differ only in their edited layers. The
+//! template is cut before the first top-level element holding an edit (see
+//! `template::split`); the part before the cut is painted once per
+//! template version, cut and output size, into a *base* kept here with the
+//! whole default render encoded in independent PNG bands (`bands`). A miss
+//! copies the base canvas, paints the part from the cut on — with the edits
+//! — over it, compares each row with the default render, and writes the
+//! PNG from the unchanged bands plus the re-compressed changed ones.
+//!
+//! The canvas equals a whole render because resvg paints the root's
+//! children in order onto one canvas; a base is only kept after its own
+//! default render, painted in two parts, equalled a whole render pixel for
+//! pixel. Templates that cannot be cut, PDF output, and anything
+//! unexpected go to the whole render.
+
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use resvg::tiny_skia::Pixmap;
+
+use crate::bands::{self, Bands};
+use crate::options::RenderOptions;
+use crate::render::{self, RenderError, Rendered, Renderer};
+use crate::request::Format;
+use crate::template::{Plan, Template};
+
+/// Which bases exist: one per template version, cut and output size.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BaseKey {
+    template: [u8; 32],
+    cut: usize,
+    width: u32,
+    height: u32,
+    scale: u32,
+}
+
+/// The shared part of every render of one template at one cut and size.
+struct Base {
+    /// The elements before the cut, painted.
+    before: Pixmap,
+    /// Per row: the default render differs from `before` there.
+    differs: Vec<bool>,
+    /// The default render's rows from the first to the last that differ.
+    rows: Range<u32>,
+    default_rows: Vec<u8>,
+    /// The default render, encoded band by band.
+    png: Bands,
+}
+
+impl Base {
+    fn weight(&self) -> u32 {
+        let bytes = self.before.data().len() + self.default_rows.len() + self.png.weight();
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+
+    /// Row `y` of the default render.
+    fn default_row(&self, y: u32) -> &[u8] {
+        let stride = self.before.width() as usize * 4;
+        if self.rows.contains(&y) {
+            let at = (y - self.rows.start) as usize * stride;
+            &self.default_rows[at..at + stride]
+        } else {
+            row(&self.before, y)
+        }
+    }
+}
+
+/// A canvas and encoder reused by renders, so the large buffers are not
+/// allocated and freed on every miss.
+struct Workspace {
+    /// The base whose `before` canvas `canvas` holds, except for `dirty`.
+    base: Option<BaseKey>,
+    canvas: Pixmap,
+    dirty: Range<u32>,
+    encoder: bands::Encoder,
+}
+
+/// Bases, bounded in bytes, and spare workspaces.
+pub struct Incremental {
+    /// `None` when turned off (a bound of 0).
+    bases: Option<moka::sync::Cache<BaseKey, Option<Arc<Base>>>>,
+    spare: Mutex<Vec<Workspace>>,
+}
+
+/// How an image was rendered, for logs and `Server-Timing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    Incremental,
+    Whole,
+}
+
+impl Incremental {
+    /// Keeps bases up to `max_bytes` (each about four bytes per output
+    /// pixel); 0 turns incremental rendering off.
+    pub fn new(max_bytes: u64) -> Incremental {
+        let bases = (max_bytes > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, base: &Option<Arc<Base>>| base.as_ref().map_or(64, |b| b.weight()))
+                .build()
+        });
+        Incremental {
+            bases,
+            spare: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Renders `applied`, the output of `template.apply(plan)`, to
+    /// `format`: incrementally when it can, whole otherwise.
+    pub fn render(
+        &self,
+        renderer: &Renderer,
+        template: &Template,
+        plan: &Plan<'_>,
+        applied: &str,
+        format: Format,
+        options: &RenderOptions,
+    ) -> Result<(Rendered, Path), RenderError> {
+        if let Some(rendered) = self.try_render(renderer, template, plan, applied, format, options)
+        {
+            return Ok((rendered, Path::Incremental));
+        }
+        let rendered = renderer.render(applied, &template.dir, format, options)?;
+        Ok((rendered, Path::Whole))
+    }
+
+    fn try_render(
+        &self,
+        renderer: &Renderer,
+        template: &Template,
+        plan: &Plan<'_>,
+        applied: &str,
+        format: Format,
+        options: &RenderOptions,
+    ) -> Option<Rendered> {
+        let bases = self.bases.as_ref()?;
+        if format == Format::Pdf {
+            return None;
+        }
+        let started = Instant::now();
+        let cut = template.cut(plan).ok()?;
+        // Any error here is left for the whole render to report.
+        let after = renderer
+            .tree(&template.after_cut(applied, cut)?, &template.dir)
+            .ok()?;
+        let (width, height, k) = renderer.output_size(&after, |w| options.factor(w)).ok()?;
+        let key = BaseKey {
+            template: template.hash,
+            cut,
+            width,
+            height,
+            scale: k.to_bits(),
+        };
+        let base = bases
+            .try_get_with(key.clone(), || {
+                build(renderer, template, cut, options).map(|b| b.map(Arc::new))
+            })
+            .ok()??;
+
+        let mut ws = self.workspace(&key, &base);
+        render::paint(&after, k, &mut ws.canvas);
+        let same = compare(&base, &mut ws);
+        let rastered = Instant::now();
+        let body = match format {
+            Format::Png => base
+                .png
+                .png(&ws.canvas, &same, &mut ws.encoder)
+                .or_else(|| renderer.encode(&ws.canvas, format, options).ok()),
+            _ => renderer.encode(&ws.canvas, format, options).ok(),
+        };
+        let encoded = Instant::now();
+        self.spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ws);
+        Some(Rendered {
+            body: body?,
+            raster: rastered - started,
+            encode: encoded - rastered,
+        })
+    }
+
+    /// A workspace holding `base`'s canvas: the one that held it last when
+    /// there is one, restoring only the rows the last render changed.
+    fn workspace(&self, key: &BaseKey, base: &Base) -> Workspace {
+        let found = {
+            let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+            let at = spare
+                .iter()
+                .position(|w| w.base.as_ref() == Some(key))
+                .or_else(|| spare.len().checked_sub(1));
+            at.map(|i| spare.swap_remove(i))
+        };
+        let Some(mut ws) = found else {
+            return Workspace {
+                base: Some(key.clone()),
+                canvas: base.before.clone(),
+                dirty: 0..0,
+                encoder: bands::Encoder::default(),
+            };
+        };
+        let from = &base.before;
+        if ws.base.as_ref() == Some(key) {
+            let stride = from.width() as usize * 4;
+            let bytes = ws.dirty.start as usize * stride..ws.dirty.end as usize * stride;
+            ws.canvas.data_mut()[bytes.clone()].copy_from_slice(&from.data()[bytes]);
+        } else if (ws.canvas.width(), ws.canvas.height()) == (from.width(), from.height()) {
+            ws.canvas.data_mut().copy_from_slice(from.data());
+        } else {
+            ws.canvas = from.clone();
+        }
+        ws.base = Some(key.clone());
+        ws.dirty = 0..0;
+        ws
+    }
+}
+
+fn row(pixmap: &Pixmap, y: u32) -> &[u8] {
+    let stride = pixmap.width() as usize * 4;
+    &pixmap.data()[y as usize * stride..(y as usize + 1) * stride]
+}
+
+/// Per row of the workspace canvas: the same as the default render. Also
+/// records which rows now differ from the base canvas, to restore later.
+fn compare(base: &Base, ws: &mut Workspace) -> Vec<bool> {
+    let height = base.before.height();
+    let mut same = Vec::with_capacity(height as usize);
+    let mut dirty: Option<Range<u32>> = None;
+    for y in 0..height {
+        let now = row(&ws.canvas, y);
+        if now == row(&base.before, y) {
+            same.push(!base.differs[y as usize]);
+        } else {
+            same.push(base.differs[y as usize] && now == base.default_row(y));
+            dirty = Some(dirty.map_or(y..y + 1, |d| d.start..y + 1));
+        }
+    }
+    ws.dirty = dirty.unwrap_or(0..0);
+    same
+}
+
+/// Paints the base for `cut` and checks it: the default render painted in
+/// two parts must equal a whole render, or the cut is not used (`None`).
+fn build(
+    renderer: &Renderer,
+    template: &Template,
+    cut: usize,
+    options: &RenderOptions,
+) -> Result<Option<Base>, RenderError> {
+    let dir = &template.dir;
+    let before_tree = renderer.tree(&template.before_cut(cut), dir)?;
+    let after_svg = template
+        .after_cut(template.source(), cut)
+        .ok_or_else(|| RenderError::Failed("the template does not cut".into()))?;
+    let after_tree = renderer.tree(&after_svg, dir)?;
+    let (width, height, k) = renderer.output_size(&before_tree, |w| options.factor(w))?;
+    let mut before = render::blank(width, height)?;
+    render::paint(&before_tree, k, &mut before);
+    let mut default = before.clone();
+    render::paint(&after_tree, k, &mut default);
+    let whole = renderer.rasterize(template.source(), dir, |w| options.factor(w))?;
+    if whole.data() != default.data() {
+        tracing::warn!(
+            template = %hex::encode(&template.hash[..8]),
+            cut,
+            "painting the template in two parts does not give its whole render; rendering it whole"
+        );
+        return Ok(None);
+    }
+    let differs: Vec<bool> = (0..height)
+        .map(|y| row(&before, y) != row(&default, y))
+        .collect();
+    let first = differs.iter().position(|d| *d).unwrap_or(0) as u32;
+    let last = differs.iter().rposition(|d| *d).map_or(0, |y| y + 1) as u32;
+    let rows = first..last.max(first);
+    let stride = width as usize * 4;
+    let default_rows =
+        default.data()[rows.start as usize * stride..rows.end as usize * stride].to_vec();
+    let png = Bands::encode(&default, &mut bands::Encoder::new(bands::BASE_LEVEL));
+    Ok(Some(Base {
+        before,
+        differs,
+        rows,
+        default_rows,
+        png,
+    }))
+}
