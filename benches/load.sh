@@ -2,15 +2,21 @@
 # Load run on loopback: the release server against nginx serving the same
 # PNG bytes, with wrk. Prints cache-hit throughput and latency side by side,
 # miss throughput with distinct signed URLs (and hits during that storm),
-# and the cold start. Bounded: every wrk run lasts DURATION seconds.
+# the resident size while MEMORY_URLS distinct URLs are requested once each,
+# and the cold start. Bounded: every wrk run lasts DURATION seconds, the
+# memory run at most MEMORY_TIMEOUT seconds.
 #
-#   bash benches/load.sh   # DURATION=10 CONNECTIONS=32 CACHE_MAX_BYTES=32 MiB by default
+#   bash benches/load.sh   # DURATION=10 CONNECTIONS=32 CACHE_MAX_BYTES=32 MiB
+#                          # MEMORY_URLS=20000 MEMORY_TIMEOUT=900 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 SIGNET_PORT=${SIGNET_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18081}
+MEMORY_URLS=${MEMORY_URLS:-20000}
+MEMORY_TIMEOUT=${MEMORY_TIMEOUT:-900}
+CACHE_MAX_BYTES=${CACHE_MAX_BYTES:-33554432}
 
 need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
 need wrk wrk
@@ -33,15 +39,18 @@ wait_for() { # url, tries of 20 ms
   echo "no answer from $1" >&2; return 1
 }
 
-# Distinct names for the miss storm, signed by the CLI signer.
-{ echo text_candidate; for i in $(seq 3000); do echo "Recipient Number $i"; done; } > "$work/names.csv"
+# Distinct names for the miss storms and the memory run, signed by the CLI
+# signer: 3000 for the storms, MEMORY_URLS others for the memory run.
+{ echo text_candidate; for i in $(seq $((3000 + MEMORY_URLS))); do echo "Recipient Number $i"; done; } > "$work/names.csv"
 ./target/release/signet sign --user $user --template $base --base-url "" --csv "$work/names.csv" --output "$work/signed.csv" 2>/dev/null
-cut -d, -f2 "$work/signed.csv" | tail -n +2 > "$work/paths.txt"
+cut -d, -f2 "$work/signed.csv" | tail -n +2 > "$work/all.txt"
+head -3000 "$work/all.txt" > "$work/paths.txt"
+tail -n +3001 "$work/all.txt" > "$work/memory.txt"
 first_path=$(head -1 "$work/paths.txt")
 
 # Cold start: process start to the first rendered response.
 start=$(date +%s%N)
-SIGNET_LISTEN=127.0.0.1:$SIGNET_PORT SIGNET_CACHE_MAX_BYTES=${CACHE_MAX_BYTES:-33554432} \
+SIGNET_LISTEN=127.0.0.1:$SIGNET_PORT SIGNET_CACHE_MAX_BYTES=$CACHE_MAX_BYTES \
   ./target/release/signet serve >/dev/null 2>"$work/signet.log" &
 signet_pid=$!
 pids+=($signet_pid)
@@ -94,6 +103,37 @@ storm=$!
 during=$(wrk -t1 -c4 -d"${DURATION}s" --latency "$host$hit_path" 2>&1)
 wait $storm
 storm_out=$(cat "$work/storm.txt")
+rss_kib=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
+
+# Memory: each of MEMORY_URLS distinct URLs (a miss each), until the server
+# has rendered them all. The resident size is sampled meanwhile.
+cat > "$work/memory.lua" <<LUA
+local paths = {}
+for line in io.lines("$work/memory.txt") do paths[#paths + 1] = line end
+local sent = 0
+request = function()
+  sent = sent % #paths + 1
+  return wrk.format("GET", paths[sent])
+end
+LUA
+# wrk has no "stop after N requests": the loop stops it (SIGINT, so it
+# still prints its summary) once the server has started every render.
+started() { curl -sf "$host/healthz" | sed -n 's/.*"renders_started":\([0-9]*\).*/\1/p'; }
+target=$(( $(started) + MEMORY_URLS ))
+mem_start=$(date +%s%N)
+wrk -t1 -c"$CONNECTIONS" -d"${MEMORY_TIMEOUT}s" -s "$work/memory.lua" "$host" > "$work/memory-run.txt" 2>&1 &
+mem_wrk=$!
+peak=0
+while kill -0 $mem_wrk 2>/dev/null; do
+  now=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
+  [ "${now:-0}" -gt "$peak" ] && peak=$now
+  if [ "$(started)" -ge "$target" ] && [ "$(curl -sf "$host/healthz" | sed -n 's/.*"renders_running":\([0-9]*\).*/\1/p')" = 0 ]; then
+    kill -INT $mem_wrk; wait $mem_wrk || true; break
+  fi
+  sleep 0.5
+done
+mem_s=$(( ($(date +%s%N) - mem_start) / 1000000000 ))
+mem_end=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
 
 s_rps=$(echo "$signet_hit" | rps); n_rps=$(echo "$nginx_hit" | rps)
 s_p99=$(echo "$signet_hit" | p99); n_p99=$(echo "$nginx_hit" | p99)
@@ -105,7 +145,9 @@ non2xx() { awk '/Non-2xx/ {print $NF; f=1} END {if (!f) print 0}'; }
 echo "miss storm  $(echo "$alone" | rps) renders/s over distinct URLs alone, $(echo "$alone" | non2xx) non-2xx (wrk -c$CONNECTIONS)"
 echo "            $(echo "$storm_out" | rps) renders/s while hits are served, $(echo "$storm_out" | non2xx) non-2xx"
 echo "            hits meanwhile: $(echo "$during" | rps) req/s, p50 $(echo "$during" | awk '$1=="50%" {print $2}'), p99 $(echo "$during" | p99) ms (wrk -c4)"
-rss_kib=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
 health=$(curl -sf "$host/healthz")
-echo "memory      RSS $((rss_kib / 1024)) MiB after the storms; cache bound $(( ${CACHE_MAX_BYTES:-33554432} / 1048576 )) MiB; healthz: $health"
+echo "memory      RSS $((rss_kib / 1024)) MiB after the storms; cache bound $((CACHE_MAX_BYTES / 1048576)) MiB"
+echo "            $MEMORY_URLS distinct URLs in ${mem_s} s ($(grep -c . "$work/memory.txt") signed; $(awk '/requests in/ {print $1}' "$work/memory-run.txt") answered, $(non2xx < "$work/memory-run.txt") non-2xx):"
+echo "            peak RSS $((peak / 1024)) MiB, at the end $((mem_end / 1024)) MiB; bound + 64 MiB = $((CACHE_MAX_BYTES / 1048576 + 64)) MiB"
+echo "            healthz: $health"
 echo "cold start  ${cold_ms} ms from process start to the first rendered certificate"

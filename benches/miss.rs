@@ -140,9 +140,9 @@ fn main() {
     let first = {
         let mods = vec![Modification::text("text_candidate", "Base Builder")];
         let plan = template.plan(&mods);
-        let svg = template.apply(&plan, &renderer).expect("applies").svg;
+        let applied = template.apply(&plan, &renderer).expect("applies");
         incremental
-            .render(&renderer, &template, &plan, &svg, Format::Png, &png)
+            .render(&renderer, &template, &plan, &applied, Format::Png, &png)
             .expect("renders")
     };
     let first_time = started.elapsed();
@@ -150,9 +150,9 @@ fn main() {
     let fast = run(&names, |name| {
         let mods = vec![Modification::text("text_candidate", name)];
         let plan = template.plan(&mods);
-        let svg = template.apply(&plan, &renderer).expect("applies").svg;
+        let applied = template.apply(&plan, &renderer).expect("applies");
         let (rendered, how) = incremental
-            .render(&renderer, &template, &plan, &svg, Format::Png, &png)
+            .render(&renderer, &template, &plan, &applied, Format::Png, &png)
             .expect("renders");
         assert_eq!(how, How::Incremental);
         rendered.body.len()

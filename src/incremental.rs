@@ -26,7 +26,8 @@ use crate::bands::{self, Bands};
 use crate::options::RenderOptions;
 use crate::render::{self, RenderError, Rendered, Renderer};
 use crate::request::Format;
-use crate::template::{Plan, Template};
+use crate::template::{Applied, Plan, Template};
+use resvg::usvg;
 
 /// Which bases exist: one per template version, cut and output size.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,6 +43,9 @@ struct BaseKey {
 struct Base {
     /// The elements before the cut, painted.
     before: Pixmap,
+    /// Each drawing element from the cut on, parsed alone as the template
+    /// has it: painted over `before` in order, they give the default render.
+    elements: Vec<(usize, usvg::Tree)>,
     /// Per row: the default render differs from `before` there.
     differs: Vec<bool>,
     /// The default render's rows from the first to the last that differ.
@@ -109,6 +113,13 @@ impl Incremental {
         }
     }
 
+    /// Bases kept and their bytes, for `/healthz`.
+    pub fn usage(&self) -> (u64, u64) {
+        self.bases
+            .as_ref()
+            .map_or((0, 0), |b| (b.entry_count(), b.weighted_size()))
+    }
+
     /// Renders `applied`, the output of `template.apply(plan)`, to
     /// `format`: incrementally when it can, whole otherwise.
     pub fn render(
@@ -116,7 +127,7 @@ impl Incremental {
         renderer: &Renderer,
         template: &Template,
         plan: &Plan<'_>,
-        applied: &str,
+        applied: &Applied,
         format: Format,
         options: &RenderOptions,
     ) -> Result<(Rendered, Path), RenderError> {
@@ -124,7 +135,7 @@ impl Incremental {
         {
             return Ok((rendered, Path::Incremental));
         }
-        let rendered = renderer.render(applied, &template.dir, format, options)?;
+        let rendered = renderer.render(&applied.svg, &template.dir, format, options)?;
         Ok((rendered, Path::Whole))
     }
 
@@ -133,7 +144,7 @@ impl Incremental {
         renderer: &Renderer,
         template: &Template,
         plan: &Plan<'_>,
-        applied: &str,
+        applied: &Applied,
         format: Format,
         options: &RenderOptions,
     ) -> Option<Rendered> {
@@ -144,10 +155,9 @@ impl Incremental {
         let started = Instant::now();
         let cut = template.cut(plan).ok()?;
         // Any error here is left for the whole render to report.
-        let after = renderer
-            .tree(&template.after_cut(applied, cut)?, &template.dir)
+        let (width, height, k) = renderer
+            .output_size(template.size(), |w| options.factor(w))
             .ok()?;
-        let (width, height, k) = renderer.output_size(&after, |w| options.factor(w)).ok()?;
         let key = BaseKey {
             template: template.hash,
             cut,
@@ -157,12 +167,18 @@ impl Incremental {
         };
         let base = bases
             .try_get_with(key.clone(), || {
-                build(renderer, template, cut, options).map(|b| b.map(Arc::new))
+                build(renderer, template, cut, k, (width, height)).map(|b| b.map(Arc::new))
             })
             .ok()??;
 
         let mut ws = self.workspace(&key, &base);
-        render::paint(&after, k, &mut ws.canvas);
+        let painted = paint_after(renderer, template, plan, applied, cut, k, &base, &mut ws);
+        if painted.is_none() {
+            // Partly painted: the next user must copy the whole canvas.
+            ws.base = None;
+            self.give_back(ws);
+            return None;
+        }
         let same = compare(&base, &mut ws);
         let rastered = Instant::now();
         let body = match format {
@@ -173,15 +189,19 @@ impl Incremental {
             _ => renderer.encode(&ws.canvas, format, options).ok(),
         };
         let encoded = Instant::now();
-        self.spare
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(ws);
+        self.give_back(ws);
         Some(Rendered {
             body: body?,
             raster: rastered - started,
             encode: encoded - rastered,
         })
+    }
+
+    fn give_back(&self, ws: Workspace) {
+        self.spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ws);
     }
 
     /// A workspace holding `base`'s canvas: the one that held it last when
@@ -243,31 +263,80 @@ fn compare(base: &Base, ws: &mut Workspace) -> Vec<bool> {
     same
 }
 
-/// Paints the base for `cut` and checks it: the default render painted in
-/// two parts must equal a whole render, or the cut is not used (`None`).
+/// Paints the elements from the cut on over the base canvas in `ws`, in
+/// document order: the base's own trees for unedited elements, and each
+/// run of consecutive edited elements parsed alone from `applied`.
+#[allow(clippy::too_many_arguments)]
+fn paint_after(
+    renderer: &Renderer,
+    template: &Template,
+    plan: &Plan<'_>,
+    applied: &Applied,
+    cut: usize,
+    k: f32,
+    base: &Base,
+    ws: &mut Workspace,
+) -> Option<()> {
+    let elements = template.drawn_after(plan, cut);
+    if elements.len() != base.elements.len()
+        || elements
+            .iter()
+            .zip(&base.elements)
+            .any(|((i, _), (j, _))| i != j)
+    {
+        return None;
+    }
+    let mut run: Vec<usize> = Vec::new();
+    let flush = |run: &mut Vec<usize>, canvas: &mut Pixmap| -> Option<()> {
+        if !run.is_empty() {
+            let tree = renderer
+                .tree(&template.alone(Some(applied), run), &template.dir)
+                .ok()?;
+            render::paint(&tree, k, canvas);
+            run.clear();
+        }
+        Some(())
+    };
+    for ((i, edited), (_, tree)) in elements.iter().zip(&base.elements) {
+        if *edited {
+            run.push(*i);
+        } else {
+            flush(&mut run, &mut ws.canvas)?;
+            render::paint(tree, k, &mut ws.canvas);
+        }
+    }
+    flush(&mut run, &mut ws.canvas)
+}
+
+/// Paints the base for `cut` and checks it: the elements before the cut
+/// and then each element from the cut on, alone, must give the template's
+/// whole render, or the cut is not used (`None`).
 fn build(
     renderer: &Renderer,
     template: &Template,
     cut: usize,
-    options: &RenderOptions,
+    k: f32,
+    (width, height): (u32, u32),
 ) -> Result<Option<Base>, RenderError> {
     let dir = &template.dir;
     let before_tree = renderer.tree(&template.before_cut(cut), dir)?;
-    let after_svg = template
-        .after_cut(template.source(), cut)
-        .ok_or_else(|| RenderError::Failed("the template does not cut".into()))?;
-    let after_tree = renderer.tree(&after_svg, dir)?;
-    let (width, height, k) = renderer.output_size(&before_tree, |w| options.factor(w))?;
     let mut before = render::blank(width, height)?;
     render::paint(&before_tree, k, &mut before);
     let mut default = before.clone();
-    render::paint(&after_tree, k, &mut default);
-    let whole = renderer.rasterize(template.source(), dir, |w| options.factor(w))?;
+    let mut elements = Vec::new();
+    for (i, _) in template.drawn_after(&Plan::default(), cut) {
+        let tree = renderer.tree(&template.alone(None, &[i]), dir)?;
+        render::paint(&tree, k, &mut default);
+        elements.push((i, tree));
+    }
+    let whole_tree = renderer.tree(template.source(), dir)?;
+    let mut whole = render::blank(width, height)?;
+    render::paint(&whole_tree, k, &mut whole);
     if whole.data() != default.data() {
         tracing::warn!(
             template = %hex::encode(&template.hash[..8]),
             cut,
-            "painting the template in two parts does not give its whole render; rendering it whole"
+            "painting the template in parts does not give its whole render; rendering it whole"
         );
         return Ok(None);
     }
@@ -283,6 +352,7 @@ fn build(
     let png = Bands::encode(&default, &mut bands::Encoder::new(bands::BASE_LEVEL));
     Ok(Some(Base {
         before,
+        elements,
         differs,
         rows,
         default_rows,

@@ -367,14 +367,13 @@ impl Renderer {
         Ok(tree)
     }
 
-    /// The output canvas of `tree` scaled by `factor` (given the canvas
+    /// The output canvas for a canvas of `size` scaled by `factor` (given the canvas
     /// width): width, height and the scale, checked against the bounds.
     pub fn output_size(
         &self,
-        tree: &usvg::Tree,
+        size: usvg::Size,
         factor: impl Fn(u32) -> f32,
     ) -> Result<(u32, u32, f32), RenderError> {
-        let size = tree.size();
         let k = factor(size.to_int_size().width());
         let (width, height) = (
             (size.width() * k).ceil().max(1.0) as u64,
@@ -400,7 +399,7 @@ impl Renderer {
         factor: impl Fn(u32) -> f32,
     ) -> Result<tiny_skia::Pixmap, RenderError> {
         let tree = self.tree(svg, dir)?;
-        let (width, height, k) = self.output_size(&tree, factor)?;
+        let (width, height, k) = self.output_size(tree.size(), factor)?;
         let mut pixmap = blank(width, height)?;
         paint(&tree, k, &mut pixmap);
         Ok(pixmap)

@@ -192,14 +192,8 @@ async fn render(
         let started = Instant::now();
         let plan = template.plan(&mods);
         let applied = template.apply(&plan, &renderer)?;
-        let (rendered, how) = incremental.render(
-            &renderer,
-            &template,
-            &plan,
-            &applied.svg,
-            path.format,
-            &options,
-        )?;
+        let (rendered, how) =
+            incremental.render(&renderer, &template, &plan, &applied, path.format, &options)?;
         tracing::debug!(
             user = %path.user, template = %path.base,
             how = ?how,

@@ -66,6 +66,7 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     let stats = state.pool.stats();
     let (entries, bytes) = state.cache.usage();
+    let (bases, base_bytes) = state.incremental.usage();
     Json(serde_json::json!({
         "status": "ok",
         "renders_running": stats.running.load(Ordering::SeqCst),
@@ -73,6 +74,8 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "renders_started": stats.started.load(Ordering::SeqCst),
         "cache_entries": entries,
         "cache_bytes": bytes,
+        "base_entries": bases,
+        "base_bytes": base_bytes,
         "font_faces": state.renderer.font_faces(),
     }))
 }

@@ -46,6 +46,8 @@ pub struct Template {
     source: String,
     layers: HashMap<String, Layer>,
     outline: Outline,
+    /// The canvas size the root element declares.
+    size: usvg::Size,
 }
 
 #[derive(Debug)]
@@ -93,6 +95,19 @@ pub struct Plan<'a> {
 pub struct Applied {
     pub svg: String,
     pub fit: Vec<String>,
+    /// Each edit's bytes in the source and in `svg`, in order.
+    edits: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Applied {
+    /// Where source position `at` (outside any edit, or at an edit's
+    /// boundary) is in `svg`.
+    fn position(&self, at: usize) -> usize {
+        self.edits
+            .iter()
+            .filter(|(from, _)| from.end <= at)
+            .fold(at, |pos, (from, to)| pos + to.len() - from.len())
+    }
 }
 
 impl Template {
@@ -158,6 +173,7 @@ impl Template {
             source,
             layers,
             outline,
+            size: tree.size(),
         })
     }
 
@@ -215,66 +231,86 @@ impl Template {
             return Err(RenderError::MissingGlyphs(code_points(&missing)));
         }
         let mut at = 0;
+        let mut edits = Vec::with_capacity(plan.edits.len());
         for (name, layer, m) in &plan.edits {
             out.push_str(&self.source[at..layer.range.start]);
             at = layer.range.end;
-            if m.visible == Some(false) {
-                continue;
-            }
-            let style = m
-                .color
-                .as_deref()
-                .and_then(Color::parse)
-                .map(|c| c.declarations("fill"))
-                .unwrap_or_default();
-            match (&layer.kind, m) {
-                (
-                    _,
-                    Modification {
-                        qrcode: Some(data), ..
-                    },
-                ) if layer.bbox.is_some() => {
-                    qr_into(&mut out, layer, data, m.color.as_deref())?;
-                }
-                (
-                    Kind::Text(t),
-                    Modification {
-                        text: Some(text), ..
-                    },
-                ) => {
-                    let fitted = match &t.fit {
-                        Some((spec, font)) => {
-                            let measure = |line: &str, size: f32| {
-                                renderer.measure(font, spec.align, line, size)
-                            };
-                            let f = fit::fit(spec, text, measure)
-                                .map_err(|_| RenderError::DoesNotFit((*name).to_owned()))?;
-                            fit.push(f.report(name));
-                            Some((f, spec))
-                        }
-                        None => None,
-                    };
-                    let fitted = fitted.as_ref().map(|(f, spec)| (f, *spec));
-                    text_into(&mut out, layer, t, text, fitted, &style);
-                }
-                (Kind::Image, Modification { src: Some(src), .. }) => {
-                    let href = self.image_href(src, renderer)?;
-                    let href_names: Vec<&str> = ["href", "xlink:href"]
-                        .into_iter()
-                        .filter(|n| layer.tag.raw_value(n).is_some())
-                        .collect();
-                    let set: Vec<(&str, &str)> = if href_names.is_empty() {
-                        vec![("href", href.as_str())]
-                    } else {
-                        href_names.iter().map(|n| (*n, href.as_str())).collect()
-                    };
-                    self.element_into(&mut out, layer, &set, &style);
-                }
-                _ => self.element_into(&mut out, layer, &[], &style),
-            }
+            let start = out.len();
+            self.edit_into(&mut out, name, layer, m, renderer, &mut fit)?;
+            edits.push((layer.range.clone(), start..out.len()));
         }
         out.push_str(&self.source[at..]);
-        Ok(Applied { svg: out, fit })
+        Ok(Applied {
+            svg: out,
+            fit,
+            edits,
+        })
+    }
+
+    /// Writes `layer` with modification `m` applied.
+    fn edit_into(
+        &self,
+        out: &mut String,
+        name: &str,
+        layer: &Layer,
+        m: &Modification,
+        renderer: &Renderer,
+        fit: &mut Vec<String>,
+    ) -> Result<(), RenderError> {
+        if m.visible == Some(false) {
+            return Ok(());
+        }
+        let style = m
+            .color
+            .as_deref()
+            .and_then(Color::parse)
+            .map(|c| c.declarations("fill"))
+            .unwrap_or_default();
+        match (&layer.kind, m) {
+            (
+                _,
+                Modification {
+                    qrcode: Some(data), ..
+                },
+            ) if layer.bbox.is_some() => {
+                qr_into(out, layer, data, m.color.as_deref())?;
+            }
+            (
+                Kind::Text(t),
+                Modification {
+                    text: Some(text), ..
+                },
+            ) => {
+                let fitted = match &t.fit {
+                    Some((spec, font)) => {
+                        let measure =
+                            |line: &str, size: f32| renderer.measure(font, spec.align, line, size);
+                        let f = fit::fit(spec, text, measure)
+                            .map_err(|_| RenderError::DoesNotFit(name.to_owned()))?;
+                        fit.push(f.report(name));
+                        Some((f, spec))
+                    }
+                    None => None,
+                };
+                let fitted = fitted.as_ref().map(|(f, spec)| (f, *spec));
+                text_into(out, layer, t, text, fitted, &style);
+            }
+            (Kind::Image, Modification { src: Some(src), .. }) => {
+                let href = self.image_href(src, renderer)?;
+                let href_names: Vec<&str> = ["href", "xlink:href"]
+                    .into_iter()
+                    .filter(|n| layer.tag.raw_value(n).is_some())
+                    .collect();
+                let set: Vec<(&str, &str)> = if href_names.is_empty() {
+                    vec![("href", href.as_str())]
+                } else {
+                    href_names.iter().map(|n| (*n, href.as_str())).collect()
+                };
+                self.element_into(out, layer, &set, &style);
+            }
+            _ => self.element_into(out, layer, &[], &style),
+        }
+        Ok(())
     }
 
     /// Where this template can be cut for `plan`: the index of the first
@@ -305,10 +341,38 @@ impl Template {
         self.outline.before(&self.source, at)
     }
 
-    /// `applied` (this template's `apply` output for a plan cut at `at`)
-    /// with only the elements from the cut on drawing.
-    pub fn after_cut(&self, applied: &str, at: usize) -> Option<String> {
-        self.outline.from(&self.source, applied, at)
+    /// The top-level elements that draw, from cut `at` on, each with
+    /// whether an edit of `plan` lands in it.
+    pub fn drawn_after(&self, plan: &Plan<'_>, at: usize) -> Vec<(usize, bool)> {
+        self.outline
+            .drawn_from(at)
+            .map(|i| {
+                let range = self.outline.range(i);
+                let edited = plan
+                    .edits
+                    .iter()
+                    .any(|(_, l, _)| range.start <= l.range.start && l.range.end <= range.end);
+                (i, edited)
+            })
+            .collect()
+    }
+
+    /// The template with only top-level elements `run` drawing, as
+    /// `applied` has them (as the template has them when `None`).
+    pub fn alone(&self, applied: Option<&Applied>, run: &[usize]) -> String {
+        let pieces = run.iter().map(|i| {
+            let range = self.outline.range(*i);
+            match applied {
+                Some(a) => &a.svg[a.position(range.start)..a.position(range.end)],
+                None => &self.source[range],
+            }
+        });
+        self.outline.alone(&self.source, pieces)
+    }
+
+    /// The canvas size the template declares.
+    pub fn size(&self) -> usvg::Size {
+        self.size
     }
 
     /// The template's own text.

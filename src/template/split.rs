@@ -195,21 +195,27 @@ impl Outline {
         out
     }
 
-    /// `edited` (`source` with edits from element `at` on) with only the
-    /// elements from `at` on drawing. `None` when `edited` does not start
-    /// as `source` does up to the cut.
-    pub(crate) fn from(&self, source: &str, edited: &str, at: usize) -> Option<String> {
-        let cut = self.cut(at);
-        if edited.get(..cut)? != &source[..cut] {
-            return None;
-        }
-        let mut out = String::with_capacity(edited.len());
+    /// The drawing elements from `at` on.
+    pub(crate) fn drawn_from(&self, at: usize) -> impl Iterator<Item = usize> + '_ {
+        (at..self.children.len()).filter(|i| self.children[*i].draws)
+    }
+
+    /// Bytes of top-level element `i` in the source.
+    pub(crate) fn range(&self, i: usize) -> Range<usize> {
+        self.children[i].range.clone()
+    }
+
+    /// A document of the root, the elements that draw nothing, and
+    /// `pieces` (drawing elements' text, in document order).
+    pub(crate) fn alone<'a>(&self, source: &str, pieces: impl Iterator<Item = &'a str>) -> String {
+        let mut out = String::with_capacity(source.len());
         out.push_str(&source[..self.content.start]);
-        for child in self.children.iter().take(at).filter(|c| !c.draws) {
+        for child in self.children.iter().filter(|c| !c.draws) {
             out.push_str(&source[child.range.clone()]);
         }
-        out.push_str(&edited[cut..]);
-        Some(out)
+        pieces.for_each(|p| out.push_str(p));
+        out.push_str(&source[self.content.end..]);
+        out
     }
 }
 
@@ -313,23 +319,11 @@ mod tests {
         let before = o.before(SVG, 2);
         assert!(before.contains(r#"<rect id="a""#) && before.contains(r#"id="late""#));
         assert!(!before.contains(r#"id="b""#) && !before.contains(r#"id="c""#));
-        let edited = SVG.replace(">x<", ">yz<");
-        let after = o.from(SVG, &edited, 2).unwrap();
-        assert!(
-            after.contains("linearGradient")
-                && after.contains(">yz<")
-                && after.contains(r#"id="c""#)
-        );
-        assert!(!after.contains(r#"<rect id="a""#));
-        // An edit before the cut is not one this cut can take.
-        assert_eq!(
-            o.from(
-                SVG,
-                &SVG.replace("rect id=\"a\"", "rect id=\"a\" x=\"1\""),
-                2
-            ),
-            None
-        );
+        assert_eq!(o.drawn_from(2).collect::<Vec<_>>(), [2, 4]);
+        let alone = o.alone(SVG, [&SVG[o.range(4)]].into_iter());
+        assert!(alone.contains("linearGradient") && alone.contains(r#"id="late""#));
+        assert!(alone.contains(r#"<circle id="c"/></svg>"#));
+        assert!(!alone.contains(r#"<rect id="a""#) && !alone.contains(r#"id="b""#));
         // Cutting after the last element keeps everything before.
         assert!(o.before(SVG, 5).ends_with("</svg>"));
     }
