@@ -1,13 +1,14 @@
 //! PNG encoder settings on the rendered demo certificate: time (criterion)
 //! and size (printed), against tiny-skia's own encoder as the baseline.
 //!
-//! `cargo bench --bench encode`
+//! `cargo bench --bench encode` (`-- base_bands` for the band levels only)
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use signet::bands::{self, Bands};
 use signet::config::{DEMO_TEMPLATE, DEMO_USER};
 use signet::encode::{encode_png, DeflateCompression, Filter, Settings};
 use signet::modifications::Modification;
@@ -81,6 +82,29 @@ fn encoders(c: &mut Criterion) {
                 .expect("renders")
         })
     });
+    group.finish();
+
+    // A template base's bands are compressed once and copied into every
+    // incremental response: the level trades the first miss's time for
+    // every later response's size.
+    let mut group = c.benchmark_group("base_bands");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(6));
+    for n in [5, 6, 7, 8, 9] {
+        let all = vec![true; pixmap.height() as usize];
+        let size = Bands::encode(&pixmap, &mut bands::Encoder::new(n))
+            .png(&pixmap, &all, &mut bands::Encoder::default())
+            .expect("same size")
+            .len();
+        eprintln!(
+            "size bands level {n}: {size} bytes, {:.3}x the baseline",
+            size as f64 / baseline as f64
+        );
+        group.bench_function(format!("level{n}"), |b| {
+            b.iter(|| Bands::encode(black_box(&pixmap), &mut bands::Encoder::new(n)))
+        });
+    }
     group.finish();
 }
 

@@ -14,10 +14,12 @@
 //! children in order onto one canvas; a base is only kept after its own
 //! default render, painted in two parts, equalled a whole render pixel for
 //! pixel. Templates that cannot be cut, PDF output, and anything
-//! unexpected go to the whole render.
+//! unexpected go to the whole render, and so does the first miss needing a
+//! base, which only queues the base's build (see `Incremental::base`).
 
+use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
 use resvg::tiny_skia::Pixmap;
@@ -86,9 +88,21 @@ struct Workspace {
 /// Bases, bounded in bytes, and spare workspaces.
 pub struct Incremental {
     /// `None` when turned off (a bound of 0).
-    bases: Option<moka::sync::Cache<BaseKey, Option<Arc<Base>>>>,
+    bases: Option<Bases>,
+    /// Bases queued for the builder thread and not yet kept.
+    queued: Arc<Mutex<HashSet<BaseKey>>>,
+    /// The builder thread's queue, started on first use. One thread: a
+    /// build costs about two whole renders of CPU, outside the render
+    /// pool's bound.
+    builder: Mutex<Option<mpsc::Sender<Job>>>,
     spare: Mutex<Vec<Workspace>>,
 }
+
+type Bases = moka::sync::Cache<BaseKey, Option<Arc<Base>>>;
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Bases queued at once; a miss needing another renders whole meanwhile.
+const QUEUED_BUILDS: usize = 64;
 
 /// How an image was rendered, for logs and `Server-Timing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,51 +116,70 @@ impl Incremental {
     /// pixel); 0 turns incremental rendering off.
     pub fn new(max_bytes: u64) -> Incremental {
         let bases = (max_bytes > 0).then(|| {
+            // Least recently used goes first. The default policy may refuse
+            // a new base in favour of often used ones, and a refused base
+            // would be rebuilt by the next miss, and the next.
             moka::sync::Cache::builder()
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .max_capacity(max_bytes)
                 .weigher(|_, base: &Option<Arc<Base>>| base.as_ref().map_or(64, |b| b.weight()))
                 .build()
         });
         Incremental {
             bases,
+            queued: Arc::default(),
+            builder: Mutex::new(None),
             spare: Mutex::new(Vec::new()),
         }
     }
 
     /// Bases kept and their bytes, for `/healthz`.
     pub fn usage(&self) -> (u64, u64) {
-        self.bases
-            .as_ref()
-            .map_or((0, 0), |b| (b.entry_count(), b.weighted_size()))
+        self.bases.as_ref().map_or((0, 0), |b| {
+            // Counts are updated by pending maintenance; run it first.
+            b.run_pending_tasks();
+            (b.entry_count(), b.weighted_size())
+        })
     }
 
     /// Renders `applied`, the output of `template.apply(plan)`, to
     /// `format`: incrementally when it can, whole otherwise.
     pub fn render(
         &self,
-        renderer: &Renderer,
-        template: &Template,
+        renderer: &Arc<Renderer>,
+        template: &Arc<Template>,
         plan: &Plan<'_>,
         applied: &Applied,
         format: Format,
         options: &RenderOptions,
     ) -> Result<(Rendered, Path), RenderError> {
-        if let Some(rendered) = self.try_render(renderer, template, plan, applied, format, options)
-        {
+        let mut build = None;
+        if let Some(rendered) = self.try_render(
+            renderer, template, plan, applied, format, options, &mut build,
+        ) {
             return Ok((rendered, Path::Incremental));
         }
-        let rendered = renderer.render(&applied.svg, &template.dir, format, options)?;
-        Ok((rendered, Path::Whole))
+        let rendered = renderer.render(&applied.svg, &template.dir, format, options);
+        // Queued after this render, not beside it: on two cores the first
+        // response after a start would otherwise wait twice as long.
+        if let Some(build) = build {
+            self.queue(build);
+        }
+        Ok((rendered?, Path::Whole))
     }
 
+    /// Renders incrementally, or `None`, leaving in `build` a base build
+    /// to queue.
+    #[allow(clippy::too_many_arguments)]
     fn try_render(
         &self,
-        renderer: &Renderer,
-        template: &Template,
+        renderer: &Arc<Renderer>,
+        template: &Arc<Template>,
         plan: &Plan<'_>,
         applied: &Applied,
         format: Format,
         options: &RenderOptions,
+        build: &mut Option<Job>,
     ) -> Option<Rendered> {
         let bases = self.bases.as_ref()?;
         if format == Format::Pdf {
@@ -165,11 +198,10 @@ impl Incremental {
             height,
             scale: k.to_bits(),
         };
-        let base = bases
-            .try_get_with(key.clone(), || {
-                build(renderer, template, cut, k, (width, height)).map(|b| b.map(Arc::new))
-            })
-            .ok()??;
+        let base = match bases.get(&key) {
+            Some(base) => base?,
+            None => self.base(bases, renderer, template, key.clone(), k, build)?,
+        };
 
         let mut ws = self.workspace(&key, &base);
         let painted = paint_after(renderer, template, plan, applied, cut, k, &base, &mut ws);
@@ -195,6 +227,82 @@ impl Incremental {
             raster: rastered - started,
             encode: encoded - rastered,
         })
+    }
+
+    /// The base for `key`, not yet kept. The first miss that needs it
+    /// leaves its build in `later`, for the builder thread, and renders
+    /// whole, so no request waits for a build it did not ask to wait for —
+    /// the first response after a start or a template edit among them.
+    /// Misses that follow wait for that build, or run it if it has not
+    /// begun.
+    fn base(
+        &self,
+        bases: &Bases,
+        renderer: &Arc<Renderer>,
+        template: &Arc<Template>,
+        key: BaseKey,
+        k: f32,
+        later: &mut Option<Job>,
+    ) -> Option<Arc<Base>> {
+        let build = {
+            let (renderer, template, key) =
+                (Arc::clone(renderer), Arc::clone(template), key.clone());
+            let max_bytes = bases.policy().max_capacity().unwrap_or(u64::MAX);
+            move || {
+                let size = (key.width, key.height);
+                let base = build(&renderer, &template, key.cut, k, size)?;
+                // One the bound cannot hold would be rebuilt on every miss.
+                Ok::<_, RenderError>(
+                    base.filter(|b| u64::from(b.weight()) <= max_bytes)
+                        .map(Arc::new),
+                )
+            }
+        };
+        {
+            let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+            if !queued.contains(&key) {
+                if queued.len() < QUEUED_BUILDS {
+                    let (bases, queue, built) =
+                        (bases.clone(), Arc::clone(&self.queued), key.clone());
+                    let job = Box::new(move || {
+                        // An error is the whole render's to report.
+                        let _ = bases.try_get_with(built.clone(), build);
+                        queue
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&built);
+                    });
+                    // Queued now: a miss that sees the key waits for the
+                    // build instead of leaving one more.
+                    queued.insert(key);
+                    *later = Some(job);
+                }
+                return None;
+            }
+        }
+        bases.try_get_with(key, build).ok()?
+    }
+
+    /// Hands `job` to the builder thread, starting it if need be. Should
+    /// that fail, misses wait for their base's build as they would for a
+    /// queued one, and run it themselves.
+    fn queue(&self, job: Job) {
+        let mut builder = self.builder.lock().unwrap_or_else(|e| e.into_inner());
+        let job = match builder.as_ref() {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                // The thread is gone (a build panicked): start another.
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::channel::<Job>();
+        let started = std::thread::Builder::new()
+            .name("signet-base".into())
+            .spawn(move || rx.into_iter().for_each(|job| job()));
+        if started.is_ok() && tx.send(job).is_ok() {
+            *builder = Some(tx);
+        }
     }
 
     fn give_back(&self, ws: Workspace) {
@@ -310,7 +418,9 @@ fn paint_after(
 
 /// Paints the base for `cut` and checks it: the elements before the cut
 /// and then each element from the cut on, alone, must give the template's
-/// whole render, or the cut is not used (`None`).
+/// whole render, or the cut is not used (`None`). The whole render runs on
+/// a second thread meanwhile: a base is built on a request's time, and the
+/// first request after a start or a template edit should not pay twice.
 fn build(
     renderer: &Renderer,
     template: &Template,
@@ -319,20 +429,21 @@ fn build(
     (width, height): (u32, u32),
 ) -> Result<Option<Base>, RenderError> {
     let dir = &template.dir;
-    let before_tree = renderer.tree(&template.before_cut(cut), dir)?;
-    let mut before = render::blank(width, height)?;
-    render::paint(&before_tree, k, &mut before);
-    let mut default = before.clone();
-    let mut elements = Vec::new();
-    for (i, _) in template.drawn_after(&Plan::default(), cut) {
-        let tree = renderer.tree(&template.alone(None, &[i]), dir)?;
-        render::paint(&tree, k, &mut default);
-        elements.push((i, tree));
-    }
-    let whole_tree = renderer.tree(template.source(), dir)?;
-    let mut whole = render::blank(width, height)?;
-    render::paint(&whole_tree, k, &mut whole);
-    if whole.data() != default.data() {
+    let (parts, whole) = std::thread::scope(|scope| {
+        let whole = scope.spawn(|| -> Result<Pixmap, RenderError> {
+            let tree = renderer.tree(template.source(), dir)?;
+            let mut whole = render::blank(width, height)?;
+            render::paint(&tree, k, &mut whole);
+            Ok(whole)
+        });
+        let parts = paint_parts(renderer, template, cut, k, (width, height));
+        let whole = whole
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (parts, whole)
+    });
+    let (before, elements, default, png) = parts?;
+    if whole?.data() != default.data() {
         tracing::warn!(
             template = %hex::encode(&template.hash[..8]),
             cut,
@@ -349,7 +460,6 @@ fn build(
     let stride = width as usize * 4;
     let default_rows =
         default.data()[rows.start as usize * stride..rows.end as usize * stride].to_vec();
-    let png = Bands::encode(&default, &mut bands::Encoder::new(bands::BASE_LEVEL));
     Ok(Some(Base {
         before,
         elements,
@@ -358,4 +468,30 @@ fn build(
         default_rows,
         png,
     }))
+}
+
+/// The base's canvas before the cut, its element trees, the default render
+/// painted from them, and that render's bands.
+type Parts = (Pixmap, Vec<(usize, usvg::Tree)>, Pixmap, Bands);
+
+fn paint_parts(
+    renderer: &Renderer,
+    template: &Template,
+    cut: usize,
+    k: f32,
+    (width, height): (u32, u32),
+) -> Result<Parts, RenderError> {
+    let dir = &template.dir;
+    let before_tree = renderer.tree(&template.before_cut(cut), dir)?;
+    let mut before = render::blank(width, height)?;
+    render::paint(&before_tree, k, &mut before);
+    let mut default = before.clone();
+    let mut elements = Vec::new();
+    for (i, _) in template.drawn_after(&Plan::default(), cut) {
+        let tree = renderer.tree(&template.alone(None, &[i]), dir)?;
+        render::paint(&tree, k, &mut default);
+        elements.push((i, tree));
+    }
+    let png = Bands::encode(&default, &mut bands::Encoder::new(bands::BASE_LEVEL));
+    Ok((before, elements, default, png))
 }

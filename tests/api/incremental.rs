@@ -70,7 +70,10 @@ fn how(response: &reqwest::Response) -> String {
 
 /// Requests `mods` from both servers and asserts the same pixels (the
 /// same bytes for JPEG and WebP, whose encoders are deterministic), and
-/// that the server with bases rendered as `expect`.
+/// that the server with bases rendered as `expect`. A base is built after
+/// the first miss that needs it, which renders whole: an incremental
+/// render is first asked for under another cache key (`v`), so that the
+/// compared one finds its base built or being built.
 async fn same(
     on: &TestApp,
     off: &TestApp,
@@ -80,6 +83,12 @@ async fn same(
     options: &[(&str, &str)],
     expect: &str,
 ) {
+    if expect == "incremental" {
+        let mut first = options.to_vec();
+        first.push(("v", "first"));
+        let first = on.get(&signed_url(on, base, ext, mods, &first)).await;
+        assert_eq!(first.status(), 200, "{}", error_of(&first));
+    }
     let a = on.get(&signed_url(on, base, ext, mods, options)).await;
     let b = off.get(&signed_url(off, base, ext, mods, options)).await;
     let what = format!("{base}.{ext} {mods} {options:?}");
@@ -207,6 +216,25 @@ async fn other_edits_formats_and_sizes_render_the_same_pixels() {
     let pdf = on.get(&signed_url(&on, CERT, "pdf", &name, &[])).await;
     assert_eq!(pdf.status(), 200);
     assert_eq!(how(&pdf), "whole");
+}
+
+#[tokio::test]
+async fn the_first_miss_renders_whole_while_the_base_is_built_for_the_next() {
+    let app = spawn_app().await;
+    let name = |text: &str| json!([{ "name": "text_candidate", "text": text }]);
+    let first = app
+        .get(&signed_url(&app, CERT, "png", &name("Ada"), &[]))
+        .await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(how(&first), "whole");
+    // The build started by the first miss is joined, not repeated.
+    let second = app
+        .get(&signed_url(&app, CERT, "png", &name("Grace"), &[]))
+        .await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(how(&second), "incremental");
+    let health = app.health().await;
+    assert_eq!(health["base_entries"], 1, "{health}");
 }
 
 #[tokio::test]
