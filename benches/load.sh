@@ -112,13 +112,17 @@ local paths = {}
 for line in io.lines("$work/memory.txt") do paths[#paths + 1] = line end
 local sent = 0
 request = function()
-  sent = sent % #paths + 1
+  sent = sent + 1
+  if sent > #paths then return wrk.format("GET", "/healthz") end
   return wrk.format("GET", paths[sent])
 end
 LUA
-# wrk has no "stop after N requests": the loop stops it (SIGINT, so it
-# still prints its summary) once the server has started every render.
-started() { curl -sf "$host/healthz" | sed -n 's/.*"renders_started":\([0-9]*\).*/\1/p'; }
+# wrk has no "stop after N requests": once every URL is sent it asks for
+# /healthz, and the loop stops it (SIGINT, so it still prints its summary)
+# when the server has finished every render.
+field() { curl -sf "$host/healthz" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+started() { field renders_started; }
+running() { field renders_running; }
 target=$(( $(started) + MEMORY_URLS ))
 mem_start=$(date +%s%N)
 wrk -t1 -c"$CONNECTIONS" -d"${MEMORY_TIMEOUT}s" -s "$work/memory.lua" "$host" > "$work/memory-run.txt" 2>&1 &
@@ -127,7 +131,7 @@ peak=0
 while kill -0 $mem_wrk 2>/dev/null; do
   now=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
   [ "${now:-0}" -gt "$peak" ] && peak=$now
-  if [ "$(started)" -ge "$target" ] && [ "$(curl -sf "$host/healthz" | sed -n 's/.*"renders_running":\([0-9]*\).*/\1/p')" = 0 ]; then
+  if [ "$(started)" -ge "$target" ] && [ "$(running)" = 0 ]; then
     kill -INT $mem_wrk; wait $mem_wrk || true; break
   fi
   sleep 0.5
@@ -147,7 +151,7 @@ echo "            $(echo "$storm_out" | rps) renders/s while hits are served, $(
 echo "            hits meanwhile: $(echo "$during" | rps) req/s, p50 $(echo "$during" | awk '$1=="50%" {print $2}'), p99 $(echo "$during" | p99) ms (wrk -c4)"
 health=$(curl -sf "$host/healthz")
 echo "memory      RSS $((rss_kib / 1024)) MiB after the storms; cache bound $((CACHE_MAX_BYTES / 1048576)) MiB"
-echo "            $MEMORY_URLS distinct URLs in ${mem_s} s ($(grep -c . "$work/memory.txt") signed; $(awk '/requests in/ {print $1}' "$work/memory-run.txt") answered, $(non2xx < "$work/memory-run.txt") non-2xx):"
+echo "            $MEMORY_URLS distinct URLs in ${mem_s} s ($(grep -c . "$work/memory.txt") signed; $(awk '/requests in/ {print $1}' "$work/memory-run.txt") requests with the /healthz ones, $(non2xx < "$work/memory-run.txt") non-2xx):"
 echo "            peak RSS $((peak / 1024)) MiB, at the end $((mem_end / 1024)) MiB; bound + 64 MiB = $((CACHE_MAX_BYTES / 1048576 + 64)) MiB"
 echo "            healthz: $health"
 echo "cold start  ${cold_ms} ms from process start to the first rendered certificate"

@@ -8,14 +8,18 @@
 //! - [`request`]: the raw path and query turned into typed ids (pure).
 //! - [`signing`]: payload, HMAC-SHA256, rotation-aware verification.
 //! - [`modifications`]: lenient base64, strict JSON, the text rules.
+//! - [`options`]: signed rendering options (size, quality, expiry).
 //! - [`template`]: template files, their versions, splicing text in.
+//! - [`fit`]: fitting text into a box.
 //! - [`render`]: fonts, safe parsing, the pixel bound, rasterising.
 //! - [`encode`]: PNG encoding (RGB for opaque canvases, chosen level).
+//! - [`bands`]: PNG written as independently compressed bands of rows.
+//! - [`incremental`]: a miss paints and compresses only what it changed.
 //! - [`pool`]: bounded render slots on the blocking pool, with a deadline.
 //! - [`cache`]: rendered bytes, coalesced misses, remembered failures.
 //! - [`http`]: router, handlers, the one error-to-response mapping, serving.
 //! - [`config`]: defaults, TOML file, `SIGNET_*` overrides.
-//! - [`cli`] and [`sign`]: the `signet` command.
+//! - [`cli`], [`sign`] and [`explain`]: the `signet` command.
 //!
 //! See `ARCHITECTURE.md` for the path of a request and the invariants.
 
