@@ -1,6 +1,6 @@
 //! Each stage of a request on the shipped demo certificate: verify, decode,
 //! prepare, apply (with and without fitting), render+encode (a miss) in
-//! each format, and a cache lookup (a hit).
+//! each format, the incremental miss, and a cache lookup (a hit).
 //!
 //! `cargo bench --bench pipeline`
 
@@ -12,6 +12,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use signet::cache::{Image, ImageCache, Outcome};
 use signet::config::{DEFAULT_EXTRA_FONTS, DEMO_SECRET, DEMO_TEMPLATE, DEMO_USER};
+use signet::incremental::{Incremental, Path as How};
 use signet::modifications::{self, Limits, Modification};
 use signet::options::RenderOptions;
 use signet::render::{RenderLimits, Renderer};
@@ -109,6 +110,27 @@ fn stages(c: &mut Criterion) {
                 .expect("renders")
         })
     });
+    // The server's miss: a different name each time, over the template's
+    // base (built by the first two misses, outside the measurement).
+    let shared =
+        Arc::new(Template::prepare(source.clone(), dir.clone(), &renderer).expect("prepares"));
+    let incremental = Incremental::new(64 << 20);
+    let mut n = 0u64;
+    let mut miss = || {
+        n += 1;
+        let mods = vec![Modification::text(
+            "text_candidate",
+            &format!("Recipient {n}"),
+        )];
+        let plan = shared.plan(&mods);
+        let applied = shared.apply(&plan, &renderer).expect("applies");
+        incremental
+            .render(&renderer, &shared, &plan, &applied, Format::Png, &png)
+            .expect("renders")
+    };
+    miss();
+    assert_eq!(miss().1, How::Incremental, "the demo renders incrementally");
+    slow.bench_function("incremental", |b| b.iter(&mut miss));
     for format in [Format::Jpeg, Format::Webp, Format::Pdf] {
         slow.bench_function(format!("format_{}", format.extension()), |b| {
             b.iter(|| {
