@@ -4,18 +4,18 @@
 //!
 //! `cargo bench --bench pipeline`
 
+mod common;
+
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use signet::cache::{Image, ImageCache, Outcome};
-use signet::config::{DEFAULT_EXTRA_FONTS, DEMO_SECRET, DEMO_TEMPLATE, DEMO_USER};
+use signet::config::{DEMO_SECRET, DEMO_TEMPLATE, DEMO_USER};
 use signet::incremental::{Incremental, Path as How};
 use signet::modifications::{self, Limits, Modification};
 use signet::options::RenderOptions;
-use signet::render::{RenderLimits, Renderer};
 use signet::request::{parse_path, Format, ImagePath};
 use signet::signing;
 use signet::template::Template;
@@ -25,27 +25,8 @@ const LIMITS: Limits = Limits {
     max_modifications: 64,
 };
 
-fn setup() -> (Arc<Renderer>, String, std::path::PathBuf) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let limits = RenderLimits {
-        max_pixels: 25_000_000,
-        max_image_bytes: 8 << 20,
-        max_nodes: 100_000,
-    };
-    let extra: Vec<_> = DEFAULT_EXTRA_FONTS
-        .iter()
-        .map(std::path::PathBuf::from)
-        .collect();
-    let renderer =
-        Arc::new(Renderer::new(&root.join("fonts"), &extra, limits).expect("fonts load"));
-    let dir = root.join("templates").join(DEMO_USER);
-    let source =
-        std::fs::read_to_string(dir.join(format!("{DEMO_TEMPLATE}.svg"))).expect("demo template");
-    (renderer, source, dir)
-}
-
 fn stages(c: &mut Criterion) {
-    let (renderer, source, dir) = setup();
+    let (renderer, source, dir) = common::setup();
     let json = r#"[{"name":"text_candidate","text":"Ada Lovelace"}]"#;
     let encoded = signing::encode_modifications(json);
     let payload = signing::payload(DEMO_USER, DEMO_TEMPLATE, &encoded);

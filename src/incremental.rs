@@ -104,6 +104,17 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Bases queued at once; a miss needing another renders whole meanwhile.
 const QUEUED_BUILDS: usize = 64;
 
+/// What `Incremental::render` was given.
+#[derive(Clone, Copy)]
+struct Miss<'a> {
+    renderer: &'a Arc<Renderer>,
+    template: &'a Arc<Template>,
+    plan: &'a Plan<'a>,
+    applied: &'a Applied,
+    format: Format,
+    options: &'a RenderOptions,
+}
+
 /// How an image was rendered, for logs and `Server-Timing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
@@ -154,9 +165,15 @@ impl Incremental {
         options: &RenderOptions,
     ) -> Result<(Rendered, Path), RenderError> {
         let mut build = None;
-        if let Some(rendered) = self.try_render(
-            renderer, template, plan, applied, format, options, &mut build,
-        ) {
+        let miss = Miss {
+            renderer,
+            template,
+            plan,
+            applied,
+            format,
+            options,
+        };
+        if let Some(rendered) = self.try_render(&miss, &mut build) {
             return Ok((rendered, Path::Incremental));
         }
         let rendered = renderer.render(&applied.svg, &template.dir, format, options);
@@ -170,17 +187,15 @@ impl Incremental {
 
     /// Renders incrementally, or `None`, leaving in `build` a base build
     /// to queue.
-    #[allow(clippy::too_many_arguments)]
-    fn try_render(
-        &self,
-        renderer: &Arc<Renderer>,
-        template: &Arc<Template>,
-        plan: &Plan<'_>,
-        applied: &Applied,
-        format: Format,
-        options: &RenderOptions,
-        build: &mut Option<Job>,
-    ) -> Option<Rendered> {
+    fn try_render(&self, miss: &Miss<'_>, build: &mut Option<Job>) -> Option<Rendered> {
+        let Miss {
+            renderer,
+            template,
+            plan,
+            applied,
+            format,
+            options,
+        } = *miss;
         let bases = self.bases.as_ref()?;
         if format == Format::Pdf {
             return None;
