@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Load run on loopback: the release server against nginx serving the same
-# PNG bytes, with wrk. Prints cache-hit throughput and latency side by side,
-# miss throughput with distinct signed URLs (and hits during that storm),
-# the resident size while MEMORY_URLS distinct URLs are requested once each,
-# and the cold start. Bounded: every wrk run lasts DURATION seconds, the
+# PNG bytes, with wrk. Prints cache-hit throughput and latency side by side;
+# miss throughput over distinct signed URLs alone, while one client asks
+# for a cached image 100 times a second (each answer timed), and beside as
+# many hits as wrk can send, with the CPU each process used; the resident
+# size while MEMORY_URLS distinct URLs are requested once each; and the
+# cold start. Bounded: every wrk run lasts DURATION seconds, the
 # memory run at most MEMORY_TIMEOUT seconds.
 #
 #   bash benches/load.sh   # DURATION=10 CONNECTIONS=32 CACHE_MAX_BYTES=32 MiB
@@ -97,12 +99,47 @@ request = function()
   return wrk.format("GET", paths[i])
 end
 LUA
+# Renders a stopped wrk left queued still run; each phase starts once the
+# server is idle, so it measures only its own load.
+field() { curl -sf "$host/healthz" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+idle() { [ "$(field renders_running)" = 0 ] && [ "$(field renders_waiting)" = 0 ]; }
+settle() { for _ in $(seq 600); do idle && return 0; sleep 0.1; done; }
+settle
 alone=$(STORM_OFFSET=2 run -s "$work/storm.lua" "$host")
-STORM_OFFSET=1500 run -s "$work/storm.lua" "$host" > "$work/storm.txt" &
+settle
+# The storm alone brought hundreds of new images into a cache of about a
+# hundred while nobody asked for the hot one, so it may have been evicted:
+# it is fetched again before each storm below, so their hits are hits from
+# the first.
+curl -sf -o /dev/null "$host$hit_path"
+
+# A storm while one curl process asks for the hot URL 100 times a second
+# on one keep-alive connection, recording each answer's time and whether
+# it came from the cache.
+STORM_OFFSET=1000 run -s "$work/storm.lua" "$host" > "$work/storm-probed.txt" &
 storm=$!
-during=$(wrk -t1 -c4 -d"${DURATION}s" --latency "$host$hit_path" 2>&1)
+probe=()
+for _ in $(seq $((DURATION * 100 - 50))); do probe+=(-o /dev/null -w "%{time_total} %header{x-stencil-cache}\n" "$host$hit_path"); done
+curl -s --rate 100/s "${probe[@]}" > "$work/probe.txt"
 wait $storm
+settle
+curl -sf -o /dev/null "$host$hit_path"
+
+# A storm beside as many hits as wrk can send on 4 connections; the CPU
+# each process used shows how the two cores were shared.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_s() { awk 'NR == 2 {t = 0; for (i = 1; i <= 2; i++) {split($i, p, "m"); t += p[1] * 60 + p[2]}; printf "%.1f", t}' "$1"; }
+signet_ticks=$(ticks "$signet_pid")
+(STORM_OFFSET=2000 run -s "$work/storm.lua" "$host" > "$work/storm.txt"; times > "$work/storm.cpu") &
+storm=$!
+(wrk -t1 -c4 -d"${DURATION}s" --latency "$host$hit_path" > "$work/during.txt" 2>&1; times > "$work/during.cpu") &
+hits=$!
+wait $hits $storm
+signet_cpu=$(awk -v t=$(( $(ticks "$signet_pid") - signet_ticks )) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz}')
+settle
+during=$(cat "$work/during.txt")
 storm_out=$(cat "$work/storm.txt")
+probed_out=$(cat "$work/storm-probed.txt")
 rss_kib=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
 
 # Memory: each of MEMORY_URLS distinct URLs (a miss each), until the server
@@ -110,20 +147,21 @@ rss_kib=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
 cat > "$work/memory.lua" <<LUA
 local paths = {}
 for line in io.lines("$work/memory.txt") do paths[#paths + 1] = line end
-local sent = 0
+-- wrk calls request() once to check it before the run and drops what it
+-- returns, so that first call is not counted as sent.
+local sent = -1
 request = function()
   sent = sent + 1
+  if sent == 0 then return wrk.format("GET", "/healthz") end
+  if sent == #paths + 1 then io.open("$work/memory-sent", "w"):close() end
   if sent > #paths then return wrk.format("GET", "/healthz") end
   return wrk.format("GET", paths[sent])
 end
 LUA
-# wrk has no "stop after N requests": once every URL is sent it asks for
-# /healthz, and the loop stops it (SIGINT, so it still prints its summary)
-# when the server has finished every render.
-field() { curl -sf "$host/healthz" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
-started() { field renders_started; }
-running() { field renders_running; }
-target=$(( $(started) + MEMORY_URLS ))
+# wrk has no "stop after N requests": once every URL is sent it marks that
+# in a file and asks for /healthz, and the loop stops it (SIGINT, so it
+# still prints its summary) once the server is idle.
+before=$(field renders_started)
 mem_start=$(date +%s%N)
 wrk -t1 -c"$CONNECTIONS" -d"${MEMORY_TIMEOUT}s" -s "$work/memory.lua" "$host" > "$work/memory-run.txt" 2>&1 &
 mem_wrk=$!
@@ -131,11 +169,12 @@ peak=0
 while kill -0 $mem_wrk 2>/dev/null; do
   now=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
   [ "${now:-0}" -gt "$peak" ] && peak=$now
-  if [ "$(started)" -ge "$target" ] && [ "$(running)" = 0 ]; then
+  if [ -f "$work/memory-sent" ] && idle; then
     kill -INT $mem_wrk; wait $mem_wrk || true; break
   fi
   sleep 0.5
 done
+mem_renders=$(( $(field renders_started) - before ))
 mem_s=$(( ($(date +%s%N) - mem_start) / 1000000000 ))
 mem_end=$(ps -o rss= -p "$signet_pid" | tr -d ' ')
 
@@ -147,11 +186,14 @@ awk -v a="$s_rps" -v b="$n_rps" -v c="$s_p99" -v d="$n_p99" \
   'BEGIN { printf "            throughput ratio %.2fx nginx, p99 ratio %.2fx nginx\n", a/b, c/d }'
 non2xx() { awk '/Non-2xx/ {print $NF; f=1} END {if (!f) print 0}'; }
 echo "miss storm  $(echo "$alone" | rps) renders/s over distinct URLs alone, $(echo "$alone" | non2xx) non-2xx (wrk -c$CONNECTIONS)"
-echo "            $(echo "$storm_out" | rps) renders/s while hits are served, $(echo "$storm_out" | non2xx) non-2xx"
+echo "            $(echo "$probed_out" | rps) renders/s while hits are probed 100 a second, $(echo "$probed_out" | non2xx) non-2xx"
+sort -n "$work/probe.txt" | awk '{a[NR]=$1*1000; if ($2 != "hit") m++} END {printf "            probed hits (curl, keep-alive): %d, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d not served from the cache\n", NR, a[int(NR*0.5)], a[int(NR*0.99)], a[NR], m}'
+echo "            $(echo "$storm_out" | rps) renders/s beside a hit load, $(echo "$storm_out" | non2xx) non-2xx"
 echo "            hits meanwhile: $(echo "$during" | rps) req/s, p50 $(echo "$during" | awk '$1=="50%" {print $2}'), p99 $(echo "$during" | p99) ms (wrk -c4)"
+echo "            CPU over those ${DURATION} s (of $((DURATION * $(nproc))) core-s): signet ${signet_cpu} s, wrk storm $(cpu_s "$work/storm.cpu") s, wrk hits $(cpu_s "$work/during.cpu") s"
 health=$(curl -sf "$host/healthz")
 echo "memory      RSS $((rss_kib / 1024)) MiB after the storms; cache bound $((CACHE_MAX_BYTES / 1048576)) MiB"
-echo "            $MEMORY_URLS distinct URLs in ${mem_s} s ($(grep -c . "$work/memory.txt") signed; $(awk '/requests in/ {print $1}' "$work/memory-run.txt") requests with the /healthz ones, $(non2xx < "$work/memory-run.txt") non-2xx):"
+echo "            $MEMORY_URLS distinct URLs in ${mem_s} s ($(grep -c . "$work/memory.txt") signed, $mem_renders renders; $(awk '/requests in/ {print $1}' "$work/memory-run.txt") requests with the /healthz ones, $(non2xx < "$work/memory-run.txt") non-2xx, $(awk '/Socket errors/ {print $NF; f=1} END {if (!f) print 0}' "$work/memory-run.txt") timeouts):"
 echo "            peak RSS $((peak / 1024)) MiB, at the end $((mem_end / 1024)) MiB; bound + 64 MiB = $((CACHE_MAX_BYTES / 1048576 + 64)) MiB"
 echo "            healthz: $health"
 echo "cold start  ${cold_ms} ms from process start to the first rendered certificate"

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::future::Cache;
+use moka::policy::EvictionPolicy;
 use moka::Expiry;
 use sha2::{Digest, Sha256};
 
@@ -83,6 +84,14 @@ impl ImageCache {
                 u32::try_from(body + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
             })
             .expire_after(Lifetimes { failure_ttl })
+            // Least recently used, not moka's default TinyLFU: its
+            // admission can drop an image rendered a moment ago in favour
+            // of a storm's one-off ones (an image evicted while nobody
+            // asked for it came back and was rejected at once, so its next
+            // hit waited for a render behind the storm's queue).
+            // Certificates are asked for in bursts after they are posted,
+            // so recency is what predicts the next request.
+            .eviction_policy(EvictionPolicy::lru())
             .build();
         ImageCache { inner }
     }
@@ -140,5 +149,63 @@ impl ImageCache {
     /// Entries and their weighed bytes, for health checks.
     pub fn usage(&self) -> (u64, u64) {
         (self.inner.entry_count(), self.inner.weighted_size())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(bytes: usize) -> Outcome {
+        Outcome::Image(Arc::new(Image {
+            body: Bytes::from(vec![0; bytes]),
+            render_time: Duration::ZERO,
+            fit: String::new(),
+            incremental: false,
+        }))
+    }
+
+    fn key(n: u32) -> Key {
+        Sha256::digest(n.to_le_bytes()).into()
+    }
+
+    #[tokio::test]
+    async fn an_image_asked_for_often_outlives_a_storm_of_new_ones() {
+        let cache = ImageCache::new(100 * 1000, Duration::from_secs(1));
+        let hot = key(0);
+        let fill = |n| async move { Ok::<_, Busy>(image(n)) };
+        assert!(cache.get_or_render(hot, fill(1000)).await.is_ok());
+        for _ in 0..50 {
+            cache.get(&hot).await;
+        }
+        // Nobody asks for it while a storm passes: it may go.
+        for n in 10_000..11_000 {
+            assert!(cache.get_or_render(key(n), fill(1000)).await.is_ok());
+        }
+        assert!(cache.get_or_render(hot, fill(1000)).await.is_ok());
+        let mut lost = 0;
+        for round in 0..60u32 {
+            // Misses arrive together, as from many connections.
+            let storm: Vec<_> = (0..32)
+                .map(|i| {
+                    let cache = cache.clone();
+                    tokio::spawn(async move {
+                        cache
+                            .get_or_render(key(20_000 + round * 32 + i), fill(1000))
+                            .await
+                    })
+                })
+                .collect();
+            for miss in storm {
+                assert!(matches!(miss.await, Ok(Ok(_))));
+            }
+            if cache.get(&hot).await.is_none() {
+                lost += 1;
+                assert!(cache.get_or_render(hot, fill(1000)).await.is_ok());
+            }
+        }
+        assert_eq!(lost, 0);
+        let (_, bytes) = cache.usage();
+        assert!(bytes <= 100 * 1000, "{bytes}");
     }
 }
