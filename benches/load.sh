@@ -152,9 +152,8 @@ for line in io.lines("$work/memory.txt") do paths[#paths + 1] = line end
 local sent = -1
 request = function()
   sent = sent + 1
-  if sent == 0 then return wrk.format("GET", "/healthz") end
   if sent == #paths + 1 then io.open("$work/memory-sent", "w"):close() end
-  if sent > #paths then return wrk.format("GET", "/healthz") end
+  if sent == 0 or sent > #paths then return wrk.format("GET", "/healthz") end
   return wrk.format("GET", paths[sent])
 end
 LUA
