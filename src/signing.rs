@@ -112,7 +112,7 @@ mod tests {
 
     const USER: &str = "be6a052e-bce8-4c14-8bbb-ea6b6f9941d5";
     const BASE: &str = "TEafv3AfNptmzii4zj2jkc";
-    // Produced by ../shared/reference/sign_url.py for "John Wick".
+    // Produced by clients/sign_url.py (and the customers' reference client) for "John Wick".
     const MODS: &str = "W3sibmFtZSI6InRleHRfY2FuZGlkYXRlIiwidGV4dCI6IkpvaG4gV2ljayJ9XQ";
     const SIG: &str = "991d1351b7429f4bb516b7970661fe7cb14848cc87ca6d98c5534de870def41c";
 

@@ -1,5 +1,5 @@
 //! Starting a server on a loopback port, signing URLs with the customers'
-//! reference client, and reading responses.
+//! client code in `clients/`, and reading responses.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -100,7 +100,51 @@ impl TestApp {
     }
 }
 
-/// Runs `../shared/reference/sign_url.py`, the customers' own code.
+/// A signing client in `clients/`, run as a customer runs it.
+#[derive(Clone, Copy, Debug)]
+pub enum Client {
+    Python,
+    Node,
+    Php,
+    Shell,
+}
+
+impl Client {
+    /// The interpreter, the script, and the Debian package that has the
+    /// interpreter (named when it is missing).
+    fn command(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Client::Python => ("python3", "sign_url.py", "python3"),
+            Client::Node => ("node", "sign_url.js", "nodejs"),
+            Client::Php => ("php", "sign_url.php", "php-cli"),
+            Client::Shell => ("sh", "sign_url.sh", "openssl"),
+        }
+    }
+
+    /// Runs the client; a missing interpreter fails the test and says what
+    /// to install rather than skipping it.
+    pub fn sign(self, host: &str, user: &str, secret: &str, base: &str, pairs: &[(&str, &str)]) -> String {
+        let (program, script, package) = self.command();
+        let mut cmd = Command::new(program);
+        cmd.arg(repo().join("clients").join(script))
+            .args([host, user, secret, base]);
+        for (name, text) in pairs {
+            cmd.arg(format!("{name}={text}"));
+        }
+        let out = cmd.output().unwrap_or_else(|e| {
+            panic!("{program} cannot run ({e}): install Debian's {package}, or run scripts/test, which does")
+        });
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+}
+
+/// A URL signed by `clients/sign_url.py`, the README's Python: the way
+/// customers sign.
 pub fn reference_url(
     host: &str,
     user: &str,
@@ -108,19 +152,26 @@ pub fn reference_url(
     base: &str,
     pairs: &[(&str, &str)],
 ) -> String {
-    let script = repo().join("../shared/reference/sign_url.py");
-    let mut cmd = Command::new("python3");
-    cmd.arg(&script).args([host, user, secret, base]);
-    for (name, text) in pairs {
-        cmd.arg(format!("{name}={text}"));
-    }
-    let out = cmd.output().expect("python3 runs the reference client");
+    Client::Python.sign(host, user, secret, base, pairs)
+}
+
+/// Fails with what to install when a file the tests need is missing.
+pub fn require_file(path: &str, package: &str) {
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        Path::new(path).exists(),
+        "{path} is missing: install Debian's {package}, or run scripts/test, which does"
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Fails with what to install when a program the tests run is missing.
+pub fn require_program(program: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{program} is not installed: install Debian's {package}, or run scripts/test, which does"
+    );
 }
 
 /// Sends a request line as given, for targets no HTTP client library
@@ -163,6 +214,16 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     .unwrap();
 
     let mut config = Config::for_dirs(templates.path().to_owned(), repo().join("fonts"));
+    // The server would start without them and refuse CJK and emoji names.
+    for font in &config.extra_fonts {
+        let path = font.to_string_lossy();
+        let package = if path.contains("Emoji") {
+            "fonts-noto-color-emoji"
+        } else {
+            "fonts-noto-cjk"
+        };
+        require_file(&path, package);
+    }
     config.users = vec![
         UserConfig {
             id: USER.into(),

@@ -3,6 +3,7 @@
 
 mod caching;
 mod cli;
+mod clients;
 mod errors;
 mod guards;
 mod helpers;

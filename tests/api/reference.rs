@@ -91,6 +91,7 @@ pub fn decode_any(ext: &str, body: &[u8]) -> Image {
             let dir = tempfile::tempdir().unwrap();
             let pdf = dir.path().join("out.pdf");
             std::fs::write(&pdf, body).unwrap();
+            require_program("pdftoppm", "poppler-utils");
             let status = std::process::Command::new("pdftoppm")
                 .args([
                     "-png",
@@ -103,7 +104,7 @@ pub fn decode_any(ext: &str, body: &[u8]) -> Image {
                 .arg(&pdf)
                 .arg(dir.path().join("page"))
                 .status()
-                .expect("pdftoppm runs (poppler-utils; .ci/run installs it)");
+                .expect("pdftoppm runs");
             assert!(status.success());
             decode_png_rgba(&std::fs::read(dir.path().join("page.png")).unwrap())
         }

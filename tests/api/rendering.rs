@@ -117,6 +117,8 @@ async fn the_pdf_has_selectable_text_in_embedded_fonts() {
     let dir = tempfile::tempdir().unwrap();
     let pdf = dir.path().join("c.pdf");
     std::fs::write(&pdf, response.bytes().await.unwrap()).unwrap();
+    require_program("pdftotext", "poppler-utils");
+    require_program("pdffonts", "poppler-utils");
     let text = std::process::Command::new("pdftotext")
         .arg(&pdf)
         .arg("-")
