@@ -20,19 +20,20 @@ fn encoders(c: &mut Criterion) {
     let limits = RenderLimits {
         max_pixels: 25_000_000,
         max_image_bytes: 8 << 20,
+        max_image_pixels: 4 << 20,
         max_nodes: 100_000,
     };
     let renderer = Renderer::new(&root.join("fonts"), &[], limits).expect("fonts load");
     let dir = root.join("templates").join(DEMO_USER);
     let source =
         std::fs::read_to_string(dir.join(format!("{DEMO_TEMPLATE}.svg"))).expect("demo template");
-    let template = Template::prepare(source, dir.clone(), &renderer).expect("prepares");
+    let template = Template::prepare("demo", source, dir.clone(), &renderer).expect("prepares");
     let mods = vec![Modification::text("text_candidate", "Ada Lovelace")];
     let svg = template
         .apply(&template.plan(&mods), &renderer)
         .expect("applies")
         .svg;
-    let pixmap = renderer.rasterize(&svg, &dir, |_| 1.0).expect("renders");
+    let pixmap = renderer.rasterize(&svg, &template.images, |_| 1.0).expect("renders");
 
     let baseline = pixmap.encode_png().expect("encodes").len();
     let level = |n| Settings {
@@ -78,7 +79,7 @@ fn encoders(c: &mut Criterion) {
     group.bench_function("rasterize", |b| {
         b.iter(|| {
             renderer
-                .rasterize(black_box(&svg), &dir, |_| 1.0)
+                .rasterize(black_box(&svg), &template.images, |_| 1.0)
                 .expect("renders")
         })
     });

@@ -96,7 +96,7 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(200);
     let (renderer, source, dir) = common::setup();
-    let template = Arc::new(Template::prepare(source, dir.clone(), &renderer).expect("prepares"));
+    let template = Arc::new(Template::prepare("demo", source, dir.clone(), &renderer).expect("prepares"));
     let png = RenderOptions::default();
     let apply = |name: &str| {
         let mods = vec![Modification::text("text_candidate", name)];
@@ -110,13 +110,13 @@ fn main() {
 
     let naive = run(&names, |name| {
         let pixmap = renderer
-            .rasterize(&apply(name), &dir, |_| 1.0)
+            .rasterize(&apply(name), &template.images, |_| 1.0)
             .expect("renders");
         pixmap.encode_png().expect("encodes").len()
     });
     let whole = run(&names, |name| {
         renderer
-            .render(&apply(name), &dir, Format::Png, &png)
+            .render(&apply(name), &template.images, Format::Png, &png)
             .expect("renders")
             .body
             .len()

@@ -40,16 +40,16 @@ fn stages(c: &mut Criterion) {
         b.iter(|| modifications::decode(black_box(&encoded), LIMITS))
     });
     c.bench_function("prepare", |b| {
-        b.iter(|| Template::prepare(source.clone(), dir.clone(), &renderer).expect("prepares"))
+        b.iter(|| Template::prepare("demo", source.clone(), dir.clone(), &renderer).expect("prepares"))
     });
 
-    let template = Template::prepare(source.clone(), dir.clone(), &renderer).expect("prepares");
+    let template = Template::prepare("demo", source.clone(), dir.clone(), &renderer).expect("prepares");
     let mods = vec![Modification::text("text_candidate", "Ada Lovelace")];
     // The demo certificate's name is a fitted layer; the same template
     // without `data-fit` gives the cost of fitting.
     let unfitted_source = source.replace(r#"data-fit="shrink""#, "");
     assert_ne!(unfitted_source, source, "the demo name layer is fitted");
-    let unfitted = Template::prepare(unfitted_source, dir.clone(), &renderer).expect("prepares");
+    let unfitted = Template::prepare("demo", unfitted_source, dir.clone(), &renderer).expect("prepares");
     let apply = |t: &Template| {
         t.apply(&t.plan(black_box(&mods)), &renderer)
             .expect("applies")
@@ -70,7 +70,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let svg = apply(&unfitted).svg;
             let pixmap = renderer
-                .rasterize(black_box(&svg), &dir, |_| 1.0)
+                .rasterize(black_box(&svg), &template.images, |_| 1.0)
                 .expect("renders");
             pixmap.encode_png().expect("encodes")
         })
@@ -79,7 +79,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let svg = apply(&template).svg;
             renderer
-                .render(black_box(&svg), &dir, Format::Png, &png)
+                .render(black_box(&svg), &template.images, Format::Png, &png)
                 .expect("renders")
         })
     });
@@ -87,14 +87,14 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let svg = apply(&unfitted).svg;
             renderer
-                .render(black_box(&svg), &dir, Format::Png, &png)
+                .render(black_box(&svg), &template.images, Format::Png, &png)
                 .expect("renders")
         })
     });
     // The server's miss: a different name each time, over the template's
     // base (built by the first two misses, outside the measurement).
     let shared =
-        Arc::new(Template::prepare(source.clone(), dir.clone(), &renderer).expect("prepares"));
+        Arc::new(Template::prepare("demo", source.clone(), dir.clone(), &renderer).expect("prepares"));
     let incremental = Incremental::new(64 << 20);
     let mut n = 0u64;
     let mut miss = || {
@@ -116,7 +116,7 @@ fn stages(c: &mut Criterion) {
         slow.bench_function(format!("format_{}", format.extension()), |b| {
             b.iter(|| {
                 renderer
-                    .render(black_box(&plain_svg), &dir, format, &png)
+                    .render(black_box(&plain_svg), &template.images, format, &png)
                     .expect("renders")
             })
         });
@@ -128,9 +128,9 @@ fn stages(c: &mut Criterion) {
         .expect("runtime");
     let cache = ImageCache::new(64 << 20, Duration::from_secs(10));
     let path: ImagePath = parse_path(&format!("/{DEMO_USER}/{DEMO_TEMPLATE}.png")).expect("path");
-    let key = ImageCache::key(&template, &path, &mods, &png);
+    let key = ImageCache::key(&template, &Default::default(), &path, &mods, &png);
     let body = renderer
-        .render(&svg, &dir, Format::Png, &png)
+        .render(&svg, &template.images, Format::Png, &png)
         .expect("renders")
         .body;
     let image = Outcome::Image(Arc::new(Image {
@@ -144,7 +144,7 @@ fn stages(c: &mut Criterion) {
         .expect("cached");
     c.bench_function("hit_lookup", |b| {
         b.iter(|| {
-            let key = ImageCache::key(&template, &path, black_box(&mods), &png);
+            let key = ImageCache::key(&template, &Default::default(), &path, black_box(&mods), &png);
             runtime.block_on(cache.get(&key)).expect("hit")
         })
     });

@@ -16,6 +16,7 @@ use moka::policy::EvictionPolicy;
 use moka::Expiry;
 use sha2::{Digest, Sha256};
 
+use crate::images::Images;
 use crate::modifications::Modification;
 use crate::options::RenderOptions;
 use crate::render::RenderError;
@@ -99,12 +100,20 @@ impl ImageCache {
     /// The cache key of a request.
     pub fn key(
         template: &Template,
+        assets: &Images,
         path: &ImagePath,
         mods: &[Modification],
         options: &RenderOptions,
     ) -> Key {
         let mut hash = Sha256::new();
         hash.update(template.hash);
+        // The bytes of every asset a `src` names: a replaced file is a new
+        // image.
+        for (href, digest) in assets.digests() {
+            hash.update((href.len() as u64).to_le_bytes());
+            hash.update(href);
+            hash.update(digest);
+        }
         for part in [
             path.user.as_str(),
             path.base.as_str(),

@@ -69,6 +69,10 @@ pub struct Config {
     pub max_pixels: u64,
     /// Largest embedded raster image file, in bytes.
     pub max_image_bytes: u64,
+    /// Most pixels an image given in a URL (`src`) may decode to; a layer
+    /// with a box takes at most twice its size at the output scale on
+    /// each axis.
+    pub max_image_pixels: u64,
     /// Renders running at once; 0 means one per CPU.
     pub render_concurrency: usize,
     /// Renders allowed to wait for a slot before the server answers 503.
@@ -117,6 +121,7 @@ impl Default for Config {
             max_template_nodes: 100_000,
             max_pixels: 25_000_000,
             max_image_bytes: 8 * 1024 * 1024,
+            max_image_pixels: 4 * 1024 * 1024,
             render_concurrency: 0,
             max_waiting_renders: 64,
             render_timeout_ms: 10_000,
@@ -152,6 +157,7 @@ const ENV_KEYS: &[&str] = &[
     "max_template_nodes",
     "max_pixels",
     "max_image_bytes",
+    "max_image_pixels",
     "render_concurrency",
     "max_waiting_renders",
     "render_timeout_ms",
@@ -220,6 +226,7 @@ impl Config {
         crate::render::RenderLimits {
             max_pixels: self.max_pixels,
             max_image_bytes: self.max_image_bytes,
+            max_image_pixels: self.max_image_pixels,
             max_nodes: self.max_template_nodes,
         }
     }

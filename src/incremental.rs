@@ -176,7 +176,7 @@ impl Incremental {
         if let Some(rendered) = self.try_render(&miss, &mut build) {
             return Ok((rendered, Path::Incremental));
         }
-        let rendered = renderer.render(&applied.svg, &template.dir, format, options);
+        let rendered = renderer.render(&applied.svg, &applied.images, format, options);
         // Queued after this render, not beside it: on two cores the first
         // response after a start would otherwise wait twice as long.
         if let Some(build) = build {
@@ -413,7 +413,7 @@ fn paint_after(
     let flush = |run: &mut Vec<usize>, canvas: &mut Pixmap| -> Option<()> {
         if !run.is_empty() {
             let tree = renderer
-                .tree(&template.alone(Some(applied), run), &template.dir)
+                .tree(&template.alone(Some(applied), run), &applied.images)
                 .ok()?;
             render::paint(&tree, k, canvas);
             run.clear();
@@ -443,7 +443,7 @@ fn build(
     k: f32,
     (width, height): (u32, u32),
 ) -> Result<Option<Base>, RenderError> {
-    let dir = &template.dir;
+    let dir = &template.images;
     let (parts, whole) = std::thread::scope(|scope| {
         let whole = scope.spawn(|| -> Result<Pixmap, RenderError> {
             let tree = renderer.tree(template.source(), dir)?;
@@ -496,7 +496,7 @@ fn paint_parts(
     k: f32,
     (width, height): (u32, u32),
 ) -> Result<Parts, RenderError> {
-    let dir = &template.dir;
+    let dir = &template.images;
     let before_tree = renderer.tree(&template.before_cut(cut), dir)?;
     let mut before = render::blank(width, height)?;
     render::paint(&before_tree, k, &mut before);

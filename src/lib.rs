@@ -31,6 +31,7 @@ pub mod encode;
 pub mod explain;
 pub mod fit;
 pub mod http;
+pub mod images;
 pub mod incremental;
 pub mod modifications;
 pub mod options;

@@ -154,6 +154,17 @@ impl<'a> Source<'a> {
     }
 }
 
+/// The bytes of a `data:` URI that `Source::parse` admitted.
+pub fn data_uri_bytes(uri: &str) -> Result<Vec<u8>, String> {
+    let data = uri
+        .split_once(";base64,")
+        .map(|(_, data)| data)
+        .ok_or("a data: URI must be base64")?;
+    STANDARD
+        .decode(data)
+        .map_err(|e| format!("the data: URI is not base64 ({e})"))
+}
+
 /// Bounds on what one URL may ask for.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -3,10 +3,11 @@
 //! the text measurement that fitting relies on.
 //!
 //! Synchronous and CPU-bound; callers run it on the blocking pool. It reads
-//! files only through the image resolver, which admits PNG and JPEG files
-//! inside the template's own folder and nothing else.
+//! files only when a template is checked (`Renderer::check`), through
+//! `images`, which admits PNG and JPEG files inside the template's own
+//! folder; a render draws the images read then, from memory.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use thiserror::Error;
 
 use crate::encode;
 use crate::fit::{Align, Ink};
+use crate::images::{self, Images, ReadFile};
 use crate::options::{RenderOptions, DEFAULT_QUALITY};
 use crate::request::Format;
 use crate::template::escape_into;
@@ -41,6 +43,10 @@ pub enum RenderError {
     /// A `src` naming no file in the user's `assets/` folder.
     #[error("Asset not found: {0}")]
     AssetNotFound(String),
+    /// An image given in a modification that does not decode or is too
+    /// large for its layer; the message names the layer.
+    #[error("Image rejected: {0}")]
+    ImageRejected(String),
 }
 
 /// Bounds on what a template may make the renderer do.
@@ -50,6 +56,8 @@ pub struct RenderLimits {
     pub max_pixels: u64,
     /// Largest embedded image file, in bytes.
     pub max_image_bytes: u64,
+    /// Most pixels an image given in a URL may decode to.
+    pub max_image_pixels: u64,
     /// Most XML nodes in a document.
     pub max_nodes: u32,
 }
@@ -286,8 +294,8 @@ impl Renderer {
         escape_into(&mut svg, text);
         svg.push_str("</text></svg>");
         let doc = self.parse_xml(&svg).ok()?;
-        let tree =
-            usvg::Tree::from_xmltree(&doc, &self.options(Path::new("/nonexistent"), None)).ok()?;
+        let options = self.options(drawer(&Arc::default(), self.limits));
+        let tree = usvg::Tree::from_xmltree(&doc, &options).ok()?;
         let usvg::Node::Text(text) = tree.root().children().first()? else {
             return None;
         };
@@ -296,11 +304,20 @@ impl Renderer {
         Some((b.left(), b.right()))
     }
 
-    /// Checks that `href` names a PNG or JPEG file inside `dir` within the
-    /// bounds, as the image resolver will: a refused image would otherwise
-    /// vanish from the picture without a word.
-    pub fn check_image(&self, href: &str, dir: &Path) -> Result<(), String> {
-        read_local(href, dir, self.limits).map(|_| ())
+    /// The most pixels an image given in a URL may decode to.
+    pub fn image_pixel_limit(&self) -> u64 {
+        self.limits.max_image_pixels.min(self.limits.max_pixels)
+    }
+
+    /// Reads and checks the PNG or JPEG file `href` inside `dir`.
+    pub fn read_image(&self, href: &str, dir: &Path) -> Result<(images::Image, ReadFile), String> {
+        let (data, file) = images::read_file(href, dir, self.limits.max_image_bytes)?;
+        Ok((images::check(data, self.limits.max_pixels)?, file))
+    }
+
+    /// Checks the image of a `data:` URI strictly, within `max_pixels`.
+    pub fn check_data_image(&self, data: Vec<u8>, max_pixels: u64) -> Result<images::Image, String> {
+        images::check(data, max_pixels.min(self.limits.max_pixels))
     }
 
     /// Parses XML with DTDs off (no entity expansion) and a node bound.
@@ -314,16 +331,12 @@ impl Renderer {
             .map_err(|e| format!("invalid SVG: {e}"))
     }
 
-    fn options(
-        &self,
-        dir: &Path,
-        errors: Option<Arc<Mutex<Vec<String>>>>,
-    ) -> usvg::Options<'static> {
+    fn options(&self, image_href_resolver: ImageHrefResolver<'static>) -> usvg::Options<'static> {
         usvg::Options {
             resources_dir: None,
             font_family: self.default_family.clone(),
             fontdb: Arc::clone(&self.fontdb),
-            image_href_resolver: resolver(dir.to_owned(), self.limits, errors),
+            image_href_resolver,
             font_resolver: usvg::FontResolver {
                 select_font: usvg::FontResolver::default_font_selector(),
                 select_fallback: fallback_selector(Arc::clone(&self.fallback)),
@@ -332,18 +345,24 @@ impl Renderer {
         }
     }
 
-    /// Checks a template once: every image reference resolves inside its
-    /// folder and the canvas is within bounds. The tree is returned for
-    /// what else preparation reads from it (fonts of fitted layers).
-    pub fn check(&self, doc: &roxmltree::Document<'_>, dir: &Path) -> Result<usvg::Tree, String> {
-        let errors = Arc::new(Mutex::new(Vec::new()));
-        let tree = usvg::Tree::from_xmltree(doc, &self.options(dir, Some(Arc::clone(&errors))))
+    /// Checks a template once: every image it references is read from its
+    /// folder and decodes within the bounds, and the canvas is within
+    /// bounds. The tree is returned for what else preparation reads from it
+    /// (fonts of fitted layers), with the images read and their files.
+    pub fn check(
+        &self,
+        doc: &roxmltree::Document<'_>,
+        dir: &Path,
+    ) -> Result<(usvg::Tree, Images, Vec<ReadFile>), String> {
+        let found = Arc::new(Mutex::new(Found::default()));
+        let tree = usvg::Tree::from_xmltree(doc, &self.options(checker(dir, self.limits, &found)))
             .map_err(|e| format!("invalid SVG: {e}"))?;
-        if let Some(first) = errors.lock().unwrap_or_else(|e| e.into_inner()).first() {
+        let found = std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(first) = found.errors.first() {
             return Err(first.clone());
         }
         self.canvas_size(&tree)?;
-        Ok(tree)
+        Ok((tree, found.images, found.files))
     }
 
     fn canvas_size(&self, tree: &usvg::Tree) -> Result<(u32, u32), String> {
@@ -358,10 +377,10 @@ impl Renderer {
         Ok((w, h))
     }
 
-    /// Parses SVG text; `dir` is where its images may come from.
-    pub fn tree(&self, svg: &str, dir: &Path) -> Result<usvg::Tree, RenderError> {
+    /// Parses SVG text; `images` are the files it may draw.
+    pub fn tree(&self, svg: &str, images: &Arc<Images>) -> Result<usvg::Tree, RenderError> {
         let doc = self.parse_xml(svg).map_err(RenderError::Rejected)?;
-        let tree = usvg::Tree::from_xmltree(&doc, &self.options(dir, None))
+        let tree = usvg::Tree::from_xmltree(&doc, &self.options(drawer(images, self.limits)))
             .map_err(|e| RenderError::Rejected(format!("invalid SVG: {e}")))?;
         self.canvas_size(&tree).map_err(RenderError::Rejected)?;
         Ok(tree)
@@ -390,15 +409,15 @@ impl Renderer {
         Ok((width as u32, height as u32, k))
     }
 
-    /// Parses and rasterises SVG text, scaled by `factor`. `dir` is where
-    /// its images may come from.
+    /// Parses and rasterises SVG text, scaled by `factor`. `images` are
+    /// the files it may draw.
     pub fn rasterize(
         &self,
         svg: &str,
-        dir: &Path,
+        images: &Arc<Images>,
         factor: impl Fn(u32) -> f32,
     ) -> Result<tiny_skia::Pixmap, RenderError> {
-        let tree = self.tree(svg, dir)?;
+        let tree = self.tree(svg, images)?;
         let (width, height, k) = self.output_size(tree.size(), factor)?;
         let mut pixmap = blank(width, height)?;
         paint(&tree, k, &mut pixmap);
@@ -425,13 +444,13 @@ impl Renderer {
     pub fn render(
         &self,
         svg: &str,
-        dir: &Path,
+        images: &Arc<Images>,
         format: Format,
         options: &RenderOptions,
     ) -> Result<Rendered, RenderError> {
         let started = Instant::now();
         if format == Format::Pdf {
-            let tree = self.tree(svg, dir)?;
+            let tree = self.tree(svg, images)?;
             let rastered = Instant::now();
             let body = pdf(&tree).map_err(RenderError::Failed)?;
             return Ok(Rendered {
@@ -440,7 +459,7 @@ impl Renderer {
                 encode: rastered.elapsed(),
             });
         }
-        let pixmap = self.rasterize(svg, dir, |w| options.factor(w))?;
+        let pixmap = self.rasterize(svg, images, |w| options.factor(w))?;
         let rastered = Instant::now();
         let body = self.encode(&pixmap, format, options)?;
         Ok(Rendered {
@@ -468,7 +487,7 @@ impl Renderer {
         );
         self.render(
             &svg,
-            Path::new("/nonexistent"),
+            &Arc::default(),
             Format::Png,
             &RenderOptions::default(),
         )
@@ -538,15 +557,64 @@ fn has_char(db: &fontdb::Database, id: fontdb::ID, c: char) -> bool {
     .unwrap_or(false)
 }
 
-/// The image resolver: PNG and JPEG only, from `data:` URIs or from files
-/// inside `dir`, within the size bounds. Anything refused is recorded in
-/// `errors` when given (the template check) and skipped otherwise.
-fn resolver(
-    dir: PathBuf,
-    limits: RenderLimits,
-    errors: Option<Arc<Mutex<Vec<String>>>>,
-) -> ImageHrefResolver<'static> {
-    let errors_data = errors.clone();
+/// What the template check's resolver found.
+#[derive(Default)]
+struct Found {
+    images: Images,
+    files: Vec<ReadFile>,
+    errors: Vec<String>,
+}
+
+/// The resolver of the template check: reads and strictly checks every
+/// file and `data:` image; records what it refuses, which rejects the
+/// template (an image must never vanish silently).
+fn checker(dir: &Path, limits: RenderLimits, found: &Arc<Mutex<Found>>) -> ImageHrefResolver<'static> {
+    fn lock(found: &Mutex<Found>) -> std::sync::MutexGuard<'_, Found> {
+        found.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    let (data_found, dir) = (Arc::clone(found), dir.to_owned());
+    let found = Arc::clone(found);
+    ImageHrefResolver {
+        resolve_data: Box::new(move |mime, data, _| {
+            let checked = match mime {
+                "image/png" | "image/jpeg" | "image/jpg" | "text/plain" => {
+                    images::check(data.to_vec(), limits.max_pixels)
+                }
+                other => Err(format!("embedded images must be PNG or JPEG, not {other}")),
+            };
+            match checked {
+                Ok(image) => Some(image.kind),
+                Err(why) => {
+                    lock(&data_found).errors.push(format!("data: image: {why}"));
+                    None
+                }
+            }
+        }),
+        resolve_string: Box::new(move |href, _| {
+            let read = images::read_file(href, &dir, limits.max_image_bytes)
+                .and_then(|(data, file)| Ok((images::check(data, limits.max_pixels)?, file)));
+            let mut found = lock(&found);
+            match read {
+                Ok((image, file)) => {
+                    let kind = image.kind.clone();
+                    found.images.insert(href.to_owned(), image);
+                    found.files.push(file);
+                    Some(kind)
+                }
+                Err(why) => {
+                    found.errors.push(format!("image `{href}`: {why}"));
+                    None
+                }
+            }
+        }),
+    }
+}
+
+/// The resolver of a render: files from `images`, read and checked when
+/// the template was; `data:` images were checked where they entered, so
+/// only their kind is read here.
+fn drawer(images: &Arc<Images>, limits: RenderLimits) -> ImageHrefResolver<'static> {
+    let images = Arc::clone(images);
     ImageHrefResolver {
         resolve_data: Box::new(move |mime, data, _| {
             let kind = match mime {
@@ -555,21 +623,16 @@ fn resolver(
                 }
                 other => Err(format!("embedded images must be PNG or JPEG, not {other}")),
             };
-            kind.map_err(|why| refuse(&errors_data, format!("data: image: {why}")))
+            kind.map_err(|why| tracing::warn!(%why, "data: image refused at render"))
                 .ok()
         }),
         resolve_string: Box::new(move |href, _| {
-            read_local(href, &dir, limits)
-                .map_err(|why| refuse(&errors, format!("image `{href}`: {why}")))
-                .ok()
+            let image = images.get(href).map(|i| i.kind.clone());
+            if image.is_none() {
+                tracing::warn!(%href, "image not read with its template");
+            }
+            image
         }),
-    }
-}
-
-fn refuse(errors: &Option<Arc<Mutex<Vec<String>>>>, why: String) {
-    tracing::debug!(%why, "image reference refused");
-    if let Some(errors) = errors {
-        errors.lock().unwrap_or_else(|e| e.into_inner()).push(why);
     }
 }
 
@@ -586,38 +649,4 @@ fn raster_kind(data: Arc<Vec<u8>>, limits: RenderLimits) -> Result<ImageKind, St
         Ok(imagesize::ImageType::Jpeg) => Ok(ImageKind::JPEG(data)),
         _ => Err("only PNG and JPEG images are allowed".into()),
     }
-}
-
-fn read_local(href: &str, dir: &Path, limits: RenderLimits) -> Result<ImageKind, String> {
-    let scheme = href.split_once(':').is_some_and(|(s, _)| !s.contains('/'));
-    if scheme {
-        return Err("URLs (file:, http:, …) are never fetched".into());
-    }
-    let relative = Path::new(href);
-    if relative
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return Err("only paths inside the template's folder are allowed".into());
-    }
-    let path = dir.join(relative);
-    let real = path
-        .canonicalize()
-        .map_err(|_| "not found in the template's folder".to_string())?;
-    if !real.starts_with(dir) {
-        return Err("links outside the template's folder".into());
-    }
-    let meta = std::fs::metadata(&real).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    if meta.len() > limits.max_image_bytes {
-        return Err(format!(
-            "{} bytes is over the limit of {}",
-            meta.len(),
-            limits.max_image_bytes
-        ));
-    }
-    let data = std::fs::read(&real).map_err(|e| e.to_string())?;
-    raster_kind(Arc::new(data), limits)
 }

@@ -12,6 +12,7 @@ pub fn setup() -> (Arc<Renderer>, String, PathBuf) {
     let limits = RenderLimits {
         max_pixels: 25_000_000,
         max_image_bytes: 8 << 20,
+        max_image_pixels: 4 << 20,
         max_nodes: 100_000,
     };
     let extra: Vec<_> = DEFAULT_EXTRA_FONTS.iter().map(PathBuf::from).collect();

@@ -50,7 +50,8 @@ impl AppError {
                 RenderError::Rejected(_)
                 | RenderError::MissingGlyphs(_)
                 | RenderError::DoesNotFit(_)
-                | RenderError::AssetNotFound(_),
+                | RenderError::AssetNotFound(_)
+                | RenderError::ImageRejected(_),
             ) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Render(RenderError::TooLarge(_)) => StatusCode::BAD_REQUEST,
             AppError::Render(RenderError::Failed(_)) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{header_value, AppError};
 use super::state::AppState;
 use crate::cache::{Busy, Image, ImageCache, Outcome};
+use crate::images::Images;
 use crate::incremental::Path;
 use crate::modifications::{self, Modification};
 use crate::options::{self, RenderOptions};
@@ -100,7 +101,8 @@ async fn serve(
     let render_options = RenderOptions::parse(&query.options, path.format, now)?;
     let mods = modifications::decode(&query.modifications, state.limits)?;
     let template = state.templates.get(&path.user, &path.base).await?;
-    let key = ImageCache::key(&template, &path, &mods, &render_options);
+    let assets = state.templates.assets(&template, &mods).await?;
+    let key = ImageCache::key(&template, &assets, &path, &mods, &render_options);
     let etag = format!("\"{}\"", hex::encode(&key[..16]));
     let warnings = template.plan(&mods).warnings;
 
@@ -114,6 +116,7 @@ async fn serve(
                 let render = render(
                     state.clone(),
                     template,
+                    assets,
                     path.clone(),
                     mods,
                     render_options.clone(),
@@ -182,6 +185,7 @@ fn ok_response(image: &Image, hit: bool, content_type: &'static str, log: &mut L
 async fn render(
     state: AppState,
     template: Arc<Template>,
+    assets: Arc<Images>,
     path: ImagePath,
     mods: Vec<Modification>,
     options: RenderOptions,
@@ -191,7 +195,8 @@ async fn render(
     let job = move || {
         let started = Instant::now();
         let plan = template.plan(&mods);
-        let applied = template.apply(&plan, &renderer)?;
+        let scale = options.factor(template.size().to_int_size().width());
+        let applied = template.apply_with(&plan, &renderer, &assets, scale)?;
         let (rendered, how) =
             incremental.render(&renderer, &template, &plan, &applied, path.format, &options)?;
         tracing::debug!(

@@ -3,9 +3,10 @@
 //!
 //! A prepared template keeps the source and the byte range of every element
 //! that has an `id`; applying modifications is string splicing, with the
-//! text escaped, so a name can never become markup. The content hash of the
-//! file is the version: it goes into cache keys and ETags, so output of an
-//! old version is never served for a new one.
+//! text escaped, so a name can never become markup. The version — a hash of
+//! the account, the file and every image file it draws — goes into cache
+//! keys, bases and ETags, so output of an old version, or of another
+//! account's identical file, is never served for this one.
 
 mod split;
 mod store;
@@ -14,12 +15,14 @@ mod tag;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use resvg::usvg;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::fit::{self, Align, FitSpec, Fitted};
+use crate::images::{Images, ReadFile};
 use crate::modifications::{Color, Modification, Source};
 use crate::render::{code_points, FontSpec, RenderError, Renderer};
 use split::{Outline, Place};
@@ -39,10 +42,18 @@ pub enum TemplateError {
 /// A template file prepared for splicing.
 #[derive(Debug)]
 pub struct Template {
-    /// SHA-256 of the file: the version.
+    /// The version: SHA-256 over the account, the file and every image
+    /// file it draws (name and content). Two accounts' identical files, or
+    /// one file before and after a referenced image changed, are different
+    /// versions, so no cache entry or base is shared between them.
     pub hash: [u8; 32],
     /// The user's folder, canonical: the only place images may come from.
     pub dir: PathBuf,
+    /// The image files the template draws, read and checked when it was
+    /// prepared; renders draw these bytes and read no file.
+    pub images: Arc<Images>,
+    /// Those files as read, so the store can tell when one changes.
+    pub files: Vec<ReadFile>,
     source: String,
     layers: HashMap<String, Layer>,
     outline: Outline,
@@ -95,6 +106,9 @@ pub struct Plan<'a> {
 pub struct Applied {
     pub svg: String,
     pub fit: Vec<String>,
+    /// The image files `svg` may draw: the template's and the request's
+    /// assets.
+    pub images: Arc<Images>,
     /// Each edit's bytes in the source and in `svg`, in order.
     edits: Vec<(Range<usize>, Range<usize>)>,
 }
@@ -111,13 +125,14 @@ impl Applied {
 }
 
 impl Template {
-    /// Parses and checks `source`; `dir` is the canonical user folder.
+    /// Parses and checks `source` of `account`; `dir` is the canonical
+    /// user folder.
     pub fn prepare(
+        account: &str,
         source: String,
         dir: PathBuf,
         renderer: &Renderer,
     ) -> Result<Template, TemplateError> {
-        let hash = Sha256::digest(source.as_bytes()).into();
         let doc = renderer
             .parse_xml(&source)
             .map_err(TemplateError::Rejected)?;
@@ -129,9 +144,10 @@ impl Template {
         }
         // A trial parse finds forbidden image references and oversize
         // canvases once per version instead of on every render.
-        let tree = renderer
+        let (tree, images, files) = renderer
             .check(&doc, &dir)
             .map_err(TemplateError::Rejected)?;
+        let hash = version(account, &source, &images);
         let (outline, places) = Outline::of(&source, &doc, StartTag::of(&source, root)?.len);
         let mut layers = HashMap::new();
         for node in root.descendants().filter(|n| n.is_element()) {
@@ -170,6 +186,8 @@ impl Template {
         Ok(Template {
             hash,
             dir,
+            images: Arc::new(images),
+            files,
             source,
             layers,
             outline,
@@ -218,10 +236,25 @@ impl Template {
         plan
     }
 
-    /// The SVG text with the planned edits applied. Text is checked
-    /// against the fonts and fitted here, so this is render work: callers
-    /// run it on the blocking pool.
+    /// The SVG text with the planned edits applied, for a request with no
+    /// assets at scale 1.
     pub fn apply(&self, plan: &Plan<'_>, renderer: &Renderer) -> Result<Applied, RenderError> {
+        self.apply_with(plan, renderer, &Images::default(), 1.0)
+    }
+
+    /// The SVG text with the planned edits applied. `assets` are the
+    /// request's `src` files, read by the store; `scale` is the output's
+    /// pixels per template unit, which bounds the images a layer takes.
+    /// Text is checked against the fonts and fitted here, and images are
+    /// decoded, so this is render work: callers run it on the blocking pool.
+    pub fn apply_with(
+        &self,
+        plan: &Plan<'_>,
+        renderer: &Renderer,
+        assets: &Images,
+        scale: f32,
+    ) -> Result<Applied, RenderError> {
+        let request = Request { assets, scale };
         let mut out = String::with_capacity(self.source.len() + 256);
         let mut fit = Vec::new();
         let mut missing =
@@ -236,13 +269,19 @@ impl Template {
             out.push_str(&self.source[at..layer.range.start]);
             at = layer.range.end;
             let start = out.len();
-            self.edit_into(&mut out, name, layer, m, renderer, &mut fit)?;
+            self.edit_into(&mut out, name, layer, m, renderer, &request, &mut fit)?;
             edits.push((layer.range.clone(), start..out.len()));
         }
         out.push_str(&self.source[at..]);
+        let images = if assets.is_empty() {
+            Arc::clone(&self.images)
+        } else {
+            Arc::new(self.images.with(assets))
+        };
         Ok(Applied {
             svg: out,
             fit,
+            images,
             edits,
         })
     }
@@ -255,6 +294,7 @@ impl Template {
         layer: &Layer,
         m: &Modification,
         renderer: &Renderer,
+        request: &Request<'_>,
         fit: &mut Vec<String>,
     ) -> Result<(), RenderError> {
         if m.visible == Some(false) {
@@ -296,7 +336,7 @@ impl Template {
                 text_into(out, layer, t, text, fitted, &style);
             }
             (Kind::Image, Modification { src: Some(src), .. }) => {
-                let href = self.image_href(src, renderer)?;
+                let href = image_href(name, layer, src, renderer, request)?;
                 let href_names: Vec<&str> = ["href", "xlink:href"]
                     .into_iter()
                     .filter(|n| layer.tag.raw_value(n).is_some())
@@ -378,22 +418,6 @@ impl Template {
     /// The template's own text.
     pub fn source(&self) -> &str {
         &self.source
-    }
-
-    /// The `href` for a `src` value, checked: an asset must be a readable
-    /// PNG or JPEG inside the user's `assets/` folder.
-    fn image_href(&self, src: &str, renderer: &Renderer) -> Result<String, RenderError> {
-        match Source::parse(src) {
-            Ok(Source::Data(uri)) => Ok(uri.to_owned()),
-            Ok(Source::Asset(name)) => {
-                let href = format!("assets/{name}");
-                renderer
-                    .check_image(&href, &self.dir)
-                    .map_err(|why| RenderError::AssetNotFound(format!("{name} ({why})")))?;
-                Ok(href)
-            }
-            Err(why) => Err(RenderError::AssetNotFound(why)),
-        }
     }
 
     /// The element with its start tag edited and its content kept.
@@ -678,6 +702,82 @@ pub(crate) fn escape_into(out: &mut String, text: &str) {
     }
 }
 
+/// What `apply` knows of the request beyond its modifications.
+struct Request<'a> {
+    assets: &'a Images,
+    scale: f32,
+}
+
+/// A template's version: the account, the file and every image file it
+/// draws, each length-prefixed so no two inputs run together.
+fn version(account: &str, source: &str, images: &Images) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
+    part(account.as_bytes());
+    part(source.as_bytes());
+    for (href, digest) in images.digests() {
+        part(href.as_bytes());
+        part(&digest);
+    }
+    hash.finalize().into()
+}
+
+/// The `href` for layer `name`'s `src`, checked: an asset must have been
+/// read by the store; every image must decode and be within the layer's
+/// bound (its size at the output scale, a few times over, and never more
+/// than the configured image bound).
+fn image_href(
+    name: &str,
+    layer: &Layer,
+    src: &str,
+    renderer: &Renderer,
+    request: &Request<'_>,
+) -> Result<String, RenderError> {
+    let bound = layer_pixel_bound(layer, request.scale, renderer.image_pixel_limit());
+    let rejected = |why: String| RenderError::ImageRejected(format!("layer `{name}`: {why}"));
+    match Source::parse(src) {
+        Ok(Source::Data(uri)) => {
+            let data = crate::modifications::data_uri_bytes(uri).map_err(rejected)?;
+            renderer.check_data_image(data, bound).map_err(rejected)?;
+            Ok(uri.to_owned())
+        }
+        Ok(Source::Asset(asset)) => {
+            let href = format!("assets/{asset}");
+            let image = request
+                .assets
+                .get(&href)
+                .ok_or_else(|| RenderError::AssetNotFound(asset.to_owned()))?;
+            let pixels = u64::from(image.width) * u64::from(image.height);
+            if pixels > bound {
+                return Err(rejected(format!(
+                    "{asset} is {}x{} pixels, over the layer's limit of {bound}",
+                    image.width, image.height
+                )));
+            }
+            Ok(href)
+        }
+        Err(why) => Err(RenderError::AssetNotFound(why)),
+    }
+}
+
+/// The most pixels an image drawn in `layer` may decode to: the layer's
+/// box at the output scale, twice over on each axis (sharp on any screen),
+/// at least 256×256 for tiny boxes, and never more than `limit`. A layer
+/// without a box is bounded by `limit` alone.
+fn layer_pixel_bound(layer: &Layer, scale: f32, limit: u64) -> u64 {
+    match layer.bbox {
+        Some([_, _, w, h]) => {
+            let side = |v: f32| (f64::from(v.abs()) * f64::from(scale) * 2.0).ceil();
+            let pixels = side(w) * side(h);
+            (pixels.min(limit as f64) as u64).max(65_536).min(limit)
+        }
+        None => limit,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,13 +788,14 @@ mod tests {
         let limits = RenderLimits {
             max_pixels: 1 << 24,
             max_image_bytes: 1 << 20,
+            max_image_pixels: 1 << 20,
             max_nodes: 10_000,
         };
         Renderer::new(&fonts, &[], limits).unwrap()
     }
 
     fn prepare(svg: &str) -> Template {
-        Template::prepare(svg.into(), std::env::temp_dir(), &renderer()).unwrap()
+        Template::prepare("u", svg.into(), std::env::temp_dir(), &renderer()).unwrap()
     }
 
     fn apply_all(t: &Template, mods: &[Modification]) -> Result<Applied, RenderError> {
@@ -832,17 +933,18 @@ mod tests {
         std::fs::write(dir.path().join("assets/logo.png"), &png).unwrap();
         std::fs::write(dir.path().join("assets/fake.png"), b"not a png").unwrap();
         let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="9" height="9"><image id="i" width="9" height="9" xlink:href="assets/logo.png"/></svg>"#;
-        let t =
-            Template::prepare(svg.into(), dir.path().canonicalize().unwrap(), &renderer()).unwrap();
+        let dir = dir.path().canonicalize().unwrap();
+        let renderer = Arc::new(renderer());
+        let t = Template::prepare("u", svg.into(), dir.clone(), &renderer).unwrap();
+        let store = TemplateStore::new(dir.clone(), 1 << 20, Arc::clone(&renderer));
         let with = |src: &str| {
-            apply_all(
-                &t,
-                &[Modification {
-                    name: "i".into(),
-                    src: Some(src.into()),
-                    ..Modification::default()
-                }],
-            )
+            let mods = [Modification {
+                name: "i".into(),
+                src: Some(src.into()),
+                ..Modification::default()
+            }];
+            let assets = store.assets_blocking(&dir, &store::asset_names(&mods))?;
+            t.apply_with(&t.plan(&mods), &renderer, &assets, 1.0)
         };
         use base64::Engine;
         let uri = format!(
@@ -864,6 +966,21 @@ mod tests {
                 matches!(with(missing), Err(RenderError::AssetNotFound(m)) if m.starts_with(missing))
             );
         }
+        // A 9×9 layer takes at most 256×256 pixels (the floor of the bound).
+        let big = crate::encode::encode_png(
+            &resvg::tiny_skia::Pixmap::new(300, 300).unwrap(),
+            crate::encode::SERVER,
+        )
+        .unwrap();
+        std::fs::write(dir.join("assets/big.png"), &big).unwrap();
+        assert!(
+            matches!(with("big.png"), Err(RenderError::ImageRejected(m)) if m.contains("over the layer's limit")),
+        );
+        let big_uri = format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&big)
+        );
+        assert!(matches!(with(&big_uri), Err(RenderError::ImageRejected(m)) if m.starts_with("layer `i`")));
     }
 
     #[test]
@@ -893,7 +1010,7 @@ mod tests {
     fn ink(svg: &str, id: &str) -> resvg::usvg::Rect {
         let r = renderer();
         let doc = r.parse_xml(svg).unwrap();
-        let tree = r.check(&doc, &std::env::temp_dir()).unwrap();
+        let (tree, _, _) = r.check(&doc, &std::env::temp_dir()).unwrap();
         match tree.node_by_id(id) {
             Some(resvg::usvg::Node::Text(t)) => t.flattened().abs_bounding_box(),
             _ => panic!("no text {id} in {svg}"),
@@ -964,7 +1081,7 @@ mod tests {
             (r#"data-overflow="ellipsis""#, r#"data-overflow="hide""#),
         ] {
             let svg = FITTED.replace(from, to);
-            let err = Template::prepare(svg, std::env::temp_dir(), &renderer()).unwrap_err();
+            let err = Template::prepare("u", svg, std::env::temp_dir(), &renderer()).unwrap_err();
             assert!(
                 matches!(err, TemplateError::Rejected(ref m) if m.contains("`name`")),
                 "{to}: {err:?}"

@@ -50,11 +50,10 @@ impl TestApp {
         format!("http://{}", self.addr)
     }
 
-    /// Writes `templates/<user>/<name>`.
+    /// Writes `templates/<user>/<name>` (`name` may hold a folder).
     pub fn write_template(&self, user: &str, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
-        let dir = self.templates.path().join(user);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+        let path = self.templates.path().join(user).join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, content).unwrap();
         path
     }
