@@ -33,7 +33,9 @@ fn encoders(c: &mut Criterion) {
         .apply(&template.plan(&mods), &renderer)
         .expect("applies")
         .svg;
-    let pixmap = renderer.rasterize(&svg, &template.images, |_| 1.0).expect("renders");
+    let pixmap = renderer
+        .rasterize(&svg, &template.images, |_| 1.0)
+        .expect("renders");
 
     let baseline = pixmap.encode_png().expect("encodes").len();
     let level = |n| Settings {

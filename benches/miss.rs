@@ -96,7 +96,8 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(200);
     let (renderer, source, dir) = common::setup();
-    let template = Arc::new(Template::prepare("demo", source, dir.clone(), &renderer).expect("prepares"));
+    let template =
+        Arc::new(Template::prepare("demo", source, dir.clone(), &renderer).expect("prepares"));
     let png = RenderOptions::default();
     let apply = |name: &str| {
         let mods = vec![Modification::text("text_candidate", name)];

@@ -40,16 +40,20 @@ fn stages(c: &mut Criterion) {
         b.iter(|| modifications::decode(black_box(&encoded), LIMITS))
     });
     c.bench_function("prepare", |b| {
-        b.iter(|| Template::prepare("demo", source.clone(), dir.clone(), &renderer).expect("prepares"))
+        b.iter(|| {
+            Template::prepare("demo", source.clone(), dir.clone(), &renderer).expect("prepares")
+        })
     });
 
-    let template = Template::prepare("demo", source.clone(), dir.clone(), &renderer).expect("prepares");
+    let template =
+        Template::prepare("demo", source.clone(), dir.clone(), &renderer).expect("prepares");
     let mods = vec![Modification::text("text_candidate", "Ada Lovelace")];
     // The demo certificate's name is a fitted layer; the same template
     // without `data-fit` gives the cost of fitting.
     let unfitted_source = source.replace(r#"data-fit="shrink""#, "");
     assert_ne!(unfitted_source, source, "the demo name layer is fitted");
-    let unfitted = Template::prepare("demo", unfitted_source, dir.clone(), &renderer).expect("prepares");
+    let unfitted =
+        Template::prepare("demo", unfitted_source, dir.clone(), &renderer).expect("prepares");
     let apply = |t: &Template| {
         t.apply(&t.plan(black_box(&mods)), &renderer)
             .expect("applies")
@@ -93,8 +97,9 @@ fn stages(c: &mut Criterion) {
     });
     // The server's miss: a different name each time, over the template's
     // base (built by the first two misses, outside the measurement).
-    let shared =
-        Arc::new(Template::prepare("demo", source.clone(), dir.clone(), &renderer).expect("prepares"));
+    let shared = Arc::new(
+        Template::prepare("demo", source.clone(), dir.clone(), &renderer).expect("prepares"),
+    );
     let incremental = Incremental::new(64 << 20);
     let mut n = 0u64;
     let mut miss = || {
@@ -144,7 +149,13 @@ fn stages(c: &mut Criterion) {
         .expect("cached");
     c.bench_function("hit_lookup", |b| {
         b.iter(|| {
-            let key = ImageCache::key(&template, &Default::default(), &path, black_box(&mods), &png);
+            let key = ImageCache::key(
+                &template,
+                &Default::default(),
+                &path,
+                black_box(&mods),
+                &png,
+            );
             runtime.block_on(cache.get(&key)).expect("hit")
         })
     });

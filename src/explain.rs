@@ -96,8 +96,9 @@ fn run(
     }
     let user = path.user.as_str();
     let base = path.base.as_str();
-    let payload = signing::payload_with_options(user, base, &query.modifications, &query.options);
-    writeln!(out, "payload   {payload}")?;
+    let payloads = signing::payloads(user, base, &query.modifications, &query.options);
+    let payload = payloads[0].clone();
+    writeln!(out, "payload   {}", payload.escape_debug())?;
     writeln!(out, "given     {}", query.signature)?;
     for (i, secret) in secrets.iter().enumerate() {
         writeln!(
@@ -108,11 +109,28 @@ fn run(
             secrets.len()
         )?;
     }
-    if signing::verify(secrets, &payload, &query.signature) {
-        let verdict = match RenderOptions::parse(&query.options, path.format, unix_now()) {
+    let unsigned = signing::check_modifications(&query.modifications).err();
+    if unsigned == Some(signing::Unsigned::Forged) {
+        writeln!(
+            out,
+            "verdict   invalid: `modifications` holds an `=` before its end, as when options are \
+             moved into it; the server answers `Invalid signature`"
+        )?;
+        return Ok(false);
+    }
+    let matched = payloads
+        .iter()
+        .position(|p| signing::verify(secrets, p, &query.signature));
+    if let Some(which) = matched {
+        let mut verdict = match RenderOptions::parse(&query.options, path.format, unix_now()) {
             Ok(_) => "the signature is valid".to_string(),
             Err(e) => format!("the signature is valid, but the server answers `{e}`"),
         };
+        if which == 1 {
+            verdict.push_str(
+                " (over the first payload with options, still accepted; signers now sign the one above)",
+            );
+        }
         writeln!(out, "verdict   {verdict}")?;
         return Ok(true);
     }
@@ -126,38 +144,48 @@ fn run(
         return Ok(false);
     }
     let mods = &query.modifications;
+    let first =
+        |m: &str, options: &[(&str, String)]| signing::payloads(user, base, m, options).remove(0);
     let no_options = signing::payload(user, base, mods);
     let mut tries: Vec<(String, String)> = vec![
         (
-            "the signature covers the URL without its options; sign `payload + \"+\" + options` as above".into(),
+            "the signature covers the URL without its options; sign the payload above, options included".into(),
             no_options,
         ),
         (
             "a `+` of the base64 arrived as a space: the URL was form-encoded after signing".into(),
-            signing::payload_with_options(user, base, &mods.replace(' ', "+"), &query.options),
+            first(&mods.replace(' ', "+"), &query.options),
         ),
         (
             "the signer kept the `=` padding that the URL lacks".into(),
-            signing::payload_with_options(user, base, &format!("{mods}{}", "=".repeat((4 - mods.len() % 4) % 4)), &query.options),
+            first(&format!("{mods}{}", "=".repeat((4 - mods.len() % 4) % 4)), &query.options),
         ),
         (
             "the signer stripped `=` padding that the URL still has".into(),
-            signing::payload_with_options(user, base, mods.trim_end_matches('='), &query.options),
+            first(mods.trim_end_matches('='), &query.options),
         ),
         (
             "the signer used the other base64 alphabet (+/ against -_)".into(),
-            signing::payload_with_options(user, base, &swap_alphabet(mods), &query.options),
+            first(&swap_alphabet(mods), &query.options),
         ),
     ];
-    tries.retain(|(_, p)| *p != payload);
+    tries.retain(|(_, p)| !payloads.contains(p));
     for (why, candidate) in tries {
         if signing::verify(secrets, &candidate, &query.signature) {
             writeln!(
                 out,
-                "verdict   invalid: {why}\n          (it matches the payload {candidate})"
+                "verdict   invalid: {why}\n          (it matches the payload {})",
+                candidate.escape_debug()
             )?;
             return Ok(false);
         }
+    }
+    if unsigned == Some(signing::Unsigned::NotBase64) {
+        writeln!(
+            out,
+            "verdict   invalid: `modifications` holds a character no base64 alphabet has"
+        )?;
+        return Ok(false);
     }
     writeln!(
         out,

@@ -31,7 +31,13 @@ pub struct Image {
 
 impl std::fmt::Debug for Image {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Image({}x{}, {})", self.width, self.height, hex::encode(&self.digest[..6]))
+        write!(
+            f,
+            "Image({}x{}, {})",
+            self.width,
+            self.height,
+            hex::encode(&self.digest[..6])
+        )
     }
 }
 
@@ -83,8 +89,7 @@ fn decode_png(data: &[u8], max_pixels: u64) -> Result<(u32, u32), String> {
         Cursor::new(data),
         png::Limits {
             // RGBA at 16 bits a channel, plus the decoder's own buffers.
-            bytes: usize::try_from(max_pixels.saturating_mul(8)).unwrap_or(usize::MAX)
-                + (1 << 20),
+            bytes: usize::try_from(max_pixels.saturating_mul(8)).unwrap_or(usize::MAX) + (1 << 20),
         },
     );
     // As the rasteriser decodes: palettes and low bit depths expanded, so a
@@ -208,7 +213,10 @@ mod tests {
     use super::*;
 
     fn png(w: u32, h: u32) -> Vec<u8> {
-        resvg::tiny_skia::Pixmap::new(w, h).unwrap().encode_png().unwrap()
+        resvg::tiny_skia::Pixmap::new(w, h)
+            .unwrap()
+            .encode_png()
+            .unwrap()
     }
 
     #[test]
@@ -232,7 +240,9 @@ mod tests {
         let jpeg = crate::encode::encode_jpeg(&pixmap, 90).unwrap();
         assert!(check(jpeg.clone(), 10_000).is_ok());
         let cut = jpeg[..jpeg.len() / 2].to_vec();
-        assert!(check(cut, 10_000).unwrap_err().contains("JPEG does not decode"));
+        assert!(check(cut, 10_000)
+            .unwrap_err()
+            .contains("JPEG does not decode"));
     }
 
     #[test]

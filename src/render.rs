@@ -316,7 +316,11 @@ impl Renderer {
     }
 
     /// Checks the image of a `data:` URI strictly, within `max_pixels`.
-    pub fn check_data_image(&self, data: Vec<u8>, max_pixels: u64) -> Result<images::Image, String> {
+    pub fn check_data_image(
+        &self,
+        data: Vec<u8>,
+        max_pixels: u64,
+    ) -> Result<images::Image, String> {
         images::check(data, max_pixels.min(self.limits.max_pixels))
     }
 
@@ -568,7 +572,11 @@ struct Found {
 /// The resolver of the template check: reads and strictly checks every
 /// file and `data:` image; records what it refuses, which rejects the
 /// template (an image must never vanish silently).
-fn checker(dir: &Path, limits: RenderLimits, found: &Arc<Mutex<Found>>) -> ImageHrefResolver<'static> {
+fn checker(
+    dir: &Path,
+    limits: RenderLimits,
+    found: &Arc<Mutex<Found>>,
+) -> ImageHrefResolver<'static> {
     fn lock(found: &Mutex<Found>) -> std::sync::MutexGuard<'_, Found> {
         found.lock().unwrap_or_else(|e| e.into_inner())
     }

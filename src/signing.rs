@@ -15,10 +15,30 @@ pub fn payload(user: &str, base: &str, modifications: &str) -> String {
     format!("{user}+{base}+{modifications}")
 }
 
-/// The signed text of a URL with rendering options: the payload above,
-/// then `"+"` and the options sorted by name as `name=value` joined by `&`.
-/// Without options it is the payload above, so every URL signed before
-/// options existed keeps its signature.
+/// The signed text of a URL with rendering options, as signers write it
+/// since options had a version marker: `signet2`, the user id, the
+/// template id, the modifications and the options sorted by name as
+/// `name=value` joined by `&`, one per line. No part can hold a line feed
+/// (ids, base64 and option values are confined by their grammars), so the
+/// text splits one way only, and no option-free payload starts like it.
+pub fn payload_v2(
+    user: &str,
+    base: &str,
+    modifications: &str,
+    options: &[(&str, String)],
+) -> String {
+    format!(
+        "signet2\n{user}\n{base}\n{modifications}\n{}",
+        joined(options)
+    )
+}
+
+/// The first payload with options, still accepted for URLs signed with it:
+/// the option-free payload, then `"+"` and the options as in `payload_v2`.
+/// Without options it is `payload`, so every URL signed before options
+/// existed keeps its signature. It reads one way only because
+/// `check_modifications` refuses modifications with an `=` before their
+/// padding, which every option carries.
 pub fn payload_with_options(
     user: &str,
     base: &str,
@@ -26,15 +46,63 @@ pub fn payload_with_options(
     options: &[(&str, String)],
 ) -> String {
     let mut out = payload(user, base, modifications);
-    let mut sorted: Vec<_> = options.iter().collect();
-    sorted.sort_by_key(|(name, _)| *name);
-    for (i, (name, value)) in sorted.into_iter().enumerate() {
-        out.push(if i == 0 { '+' } else { '&' });
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
+    if !options.is_empty() {
+        out.push('+');
+        out.push_str(&joined(options));
     }
     out
+}
+
+/// The payloads a URL's signature may be over: the option-free one, or
+/// with options the versioned one and then the first one.
+pub fn payloads(
+    user: &str,
+    base: &str,
+    modifications: &str,
+    options: &[(&str, String)],
+) -> Vec<String> {
+    if options.is_empty() {
+        vec![payload(user, base, modifications)]
+    } else {
+        vec![
+            payload_v2(user, base, modifications, options),
+            payload_with_options(user, base, modifications, options),
+        ]
+    }
+}
+
+fn joined(options: &[(&str, String)]) -> String {
+    let mut sorted: Vec<_> = options.iter().collect();
+    sorted.sort_by_key(|(name, _)| *name);
+    let parts: Vec<String> = sorted.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    parts.join("&")
+}
+
+/// Why a `modifications` value cannot have been signed as it stands,
+/// checked before the signature: base64 of either alphabet, with `=` only
+/// as padding at the end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unsigned {
+    /// A character no base64 alphabet has: nothing a signer writes.
+    NotBase64,
+    /// An `=` before the padding: the shape of a URL's options moved into
+    /// its modifications to drop them from the signed payload.
+    Forged,
+}
+
+pub fn check_modifications(modifications: &str) -> Result<(), Unsigned> {
+    let body = modifications.trim_end_matches('=');
+    if modifications.len() - body.len() > 2 {
+        return Err(Unsigned::NotBase64);
+    }
+    for b in body.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'-' | b'_' => {}
+            b'=' => return Err(Unsigned::Forged),
+            _ => return Err(Unsigned::NotBase64),
+        }
+    }
+    Ok(())
 }
 
 fn mac(secret: &str, payload: &str) -> HmacSha256 {
@@ -96,7 +164,11 @@ pub fn signed_url_with_options(
     secret: &str,
 ) -> String {
     let encoded = encode_modifications(modifications_json);
-    let signature = sign(secret, &payload_with_options(user, base, &encoded, options));
+    let payload = match options {
+        [] => payload(user, base, &encoded),
+        _ => payload_v2(user, base, &encoded, options),
+    };
+    let signature = sign(secret, &payload);
     let base_url = base_url.trim_end_matches('/');
     let mut url = format!("{base_url}/{user}/{base}.{ext}?modifications={encoded}");
     for (name, value) in options {
@@ -129,6 +201,29 @@ mod tests {
         assert_eq!(
             payload_with_options("u", "b", "m", &options),
             "u+b+m+exp=1900000000&width=800"
+        );
+    }
+
+    #[test]
+    fn options_moved_into_the_modifications_are_refused_before_verifying() {
+        let options = [("exp", "1900000000".to_string())];
+        let signed = payload_with_options(USER, BASE, MODS, &options);
+        // The same text as an option-free payload with longer modifications.
+        let moved = format!("{MODS}+exp=1900000000");
+        assert_eq!(payload(USER, BASE, &moved), signed);
+        assert_eq!(check_modifications(&moved), Err(Unsigned::Forged));
+        assert_eq!(check_modifications(MODS), Ok(()));
+        assert_eq!(check_modifications("YQ=="), Ok(()));
+        assert_eq!(check_modifications("a-_b"), Ok(()));
+        assert_eq!(check_modifications(""), Ok(()));
+        assert_eq!(check_modifications("***"), Err(Unsigned::NotBase64));
+        assert_eq!(check_modifications("a b"), Err(Unsigned::NotBase64));
+        assert_eq!(check_modifications("YQ==="), Err(Unsigned::NotBase64));
+        // The versioned payload cannot be produced without options.
+        assert!(payload_v2(USER, BASE, MODS, &options).starts_with("signet2\n"));
+        assert_eq!(
+            payloads(USER, BASE, MODS, &[]),
+            vec![payload(USER, BASE, MODS)]
         );
     }
 

@@ -88,13 +88,35 @@ async fn serve(
     log.template = Some(path.base.to_string());
     let query = request::parse_query(uri.query())?;
     let secrets = state.users.get(&path.user).ok_or(AppError::UnknownUser)?;
-    let payload = signing::payload_with_options(
+    // Checked before the signature: an `=` before the padding is the shape
+    // of options moved into the modifications to drop them from the
+    // payload, and a character outside base64 was never signed as base64.
+    match signing::check_modifications(&query.modifications) {
+        Ok(()) => {}
+        Err(signing::Unsigned::Forged) => return Err(AppError::InvalidSignature),
+        Err(signing::Unsigned::NotBase64) => {
+            let hint = if query.modifications.contains(' ') {
+                " (a `+` sent as a space?)"
+            } else {
+                ""
+            };
+            return Err(modifications::ModificationsError::Invalid(format!(
+                "not base64: a character outside both base64 alphabets{hint}"
+            ))
+            .into());
+        }
+    }
+    let payloads = signing::payloads(
         path.user.as_str(),
         path.base.as_str(),
         &query.modifications,
         &query.options,
     );
-    if !signing::verify(secrets, &payload, &query.signature) {
+    // Every payload is tried, whatever matched, like every secret.
+    let verified = payloads.iter().fold(false, |ok, payload| {
+        signing::verify(secrets, payload, &query.signature) | ok
+    });
+    if !verified {
         return Err(AppError::InvalidSignature);
     }
     let now = options::unix_now();

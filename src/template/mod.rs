@@ -254,7 +254,11 @@ impl Template {
         assets: &Images,
         scale: f32,
     ) -> Result<Applied, RenderError> {
-        let request = Request { assets, scale };
+        let request = Request {
+            renderer,
+            assets,
+            scale,
+        };
         let mut out = String::with_capacity(self.source.len() + 256);
         let mut fit = Vec::new();
         let mut missing =
@@ -269,7 +273,7 @@ impl Template {
             out.push_str(&self.source[at..layer.range.start]);
             at = layer.range.end;
             let start = out.len();
-            self.edit_into(&mut out, name, layer, m, renderer, &request, &mut fit)?;
+            self.edit_into(&mut out, name, layer, m, &request, &mut fit)?;
             edits.push((layer.range.clone(), start..out.len()));
         }
         out.push_str(&self.source[at..]);
@@ -293,10 +297,10 @@ impl Template {
         name: &str,
         layer: &Layer,
         m: &Modification,
-        renderer: &Renderer,
         request: &Request<'_>,
         fit: &mut Vec<String>,
     ) -> Result<(), RenderError> {
+        let renderer = request.renderer;
         if m.visible == Some(false) {
             return Ok(());
         }
@@ -336,7 +340,7 @@ impl Template {
                 text_into(out, layer, t, text, fitted, &style);
             }
             (Kind::Image, Modification { src: Some(src), .. }) => {
-                let href = image_href(name, layer, src, renderer, request)?;
+                let href = image_href(name, layer, src, request)?;
                 let href_names: Vec<&str> = ["href", "xlink:href"]
                     .into_iter()
                     .filter(|n| layer.tag.raw_value(n).is_some())
@@ -704,6 +708,7 @@ pub(crate) fn escape_into(out: &mut String, text: &str) {
 
 /// What `apply` knows of the request beyond its modifications.
 struct Request<'a> {
+    renderer: &'a Renderer,
     assets: &'a Images,
     scale: f32,
 }
@@ -733,9 +738,9 @@ fn image_href(
     name: &str,
     layer: &Layer,
     src: &str,
-    renderer: &Renderer,
     request: &Request<'_>,
 ) -> Result<String, RenderError> {
+    let renderer = request.renderer;
     let bound = layer_pixel_bound(layer, request.scale, renderer.image_pixel_limit());
     let rejected = |why: String| RenderError::ImageRejected(format!("layer `{name}`: {why}"));
     match Source::parse(src) {
@@ -980,7 +985,9 @@ mod tests {
             "data:image/png;base64,{}",
             base64::engine::general_purpose::STANDARD.encode(&big)
         );
-        assert!(matches!(with(&big_uri), Err(RenderError::ImageRejected(m)) if m.starts_with("layer `i`")));
+        assert!(
+            matches!(with(&big_uri), Err(RenderError::ImageRejected(m)) if m.starts_with("layer `i`"))
+        );
     }
 
     #[test]

@@ -122,7 +122,14 @@ impl Client {
 
     /// Runs the client; a missing interpreter fails the test and says what
     /// to install rather than skipping it.
-    pub fn sign(self, host: &str, user: &str, secret: &str, base: &str, pairs: &[(&str, &str)]) -> String {
+    pub fn sign(
+        self,
+        host: &str,
+        user: &str,
+        secret: &str,
+        base: &str,
+        pairs: &[(&str, &str)],
+    ) -> String {
         let (program, script, package) = self.command();
         let mut cmd = Command::new(program);
         cmd.arg(repo().join("clients").join(script))

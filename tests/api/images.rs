@@ -70,7 +70,13 @@ async fn a_png_that_does_not_decode_is_refused_in_every_format() {
     let app = spawn_app().await;
     app.write_template(USER, "photo.svg", PHOTO);
     let rows: Vec<u8> = (0..4).flat_map(|_| [0u8, 1, 2, 3, 4]).collect();
-    let good = png(4, 4, 2, &(0..4).flat_map(|_| [0u8; 13]).collect::<Vec<_>>(), false);
+    let good = png(
+        4,
+        4,
+        2,
+        &(0..4).flat_map(|_| [0u8; 13]).collect::<Vec<_>>(),
+        false,
+    );
     let cases = [
         ("a palette image without PLTE", png(4, 4, 3, &rows, false)),
         ("an unknown filter byte", {

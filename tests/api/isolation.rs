@@ -100,11 +100,17 @@ async fn a_replaced_asset_named_by_src_is_a_new_image() {
     let first = app.get(&url).await;
     assert_eq!(first.status(), 200, "{}", error_of(&first));
     let etag = first.headers()["etag"].clone();
-    assert_eq!(pixel(&decode_png(&first.bytes().await.unwrap()), 50, 50)[..3], RED);
+    assert_eq!(
+        pixel(&decode_png(&first.bytes().await.unwrap()), 50, 50)[..3],
+        RED
+    );
 
     app.write_template(USER, "assets/face.png", solid_png(50, 50, BLUE));
     let second = app.get(&url).await;
     assert_eq!(second.status(), 200, "{}", error_of(&second));
     assert_ne!(second.headers()["etag"], etag);
-    assert_eq!(pixel(&decode_png(&second.bytes().await.unwrap()), 50, 50)[..3], BLUE);
+    assert_eq!(
+        pixel(&decode_png(&second.bytes().await.unwrap()), 50, 50)[..3],
+        BLUE
+    );
 }
