@@ -27,4 +27,7 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=5s \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["signet"]
-CMD ["serve"]
+# The configuration (accounts and secrets) is mounted at /app/signet.toml;
+# without it the server does not start, rather than serve the public demo
+# secret on every interface (`serve --demo` asks for that explicitly).
+CMD ["serve", "--config", "/app/signet.toml"]

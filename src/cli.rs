@@ -21,11 +21,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server (demo mode when no config is given).
+    /// Run the server (demo mode, on loopback, when no config is given).
     Serve {
         /// TOML configuration file.
         #[arg(long, env = "SIGNET_CONFIG")]
         config: Option<PathBuf>,
+        /// Demo mode even on a non-loopback address: the demo secret is
+        /// public, so anyone who reaches the server can sign URLs.
+        #[arg(long, conflicts_with = "config")]
+        demo: bool,
     },
     /// Print signed URLs, for one recipient or a whole CSV file.
     Sign(Box<sign::SignArgs>),
@@ -35,15 +39,22 @@ enum Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => serve(config),
+        Command::Serve { config, demo } => serve(config, demo),
         Command::Sign(args) => sign::run(*args),
     }
 }
 
-fn serve(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn serve(config_path: Option<PathBuf>, public_demo: bool) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = Config::load(config_path.as_deref(), std::env::vars())?;
     let listen = config.listen.clone();
+    if config.demo && !public_demo && !is_loopback(&listen) {
+        anyhow::bail!(
+            "no --config given, so this would be demo mode, whose secret is public, on {listen}; \
+             demo mode listens on loopback only (127.0.0.1, ::1, localhost) unless started with \
+             `signet serve --demo`. Give --config (or SIGNET_CONFIG) to serve real accounts."
+        );
+    }
     let demo = config.demo;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -59,6 +70,16 @@ fn serve(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         http::serve(listener, state, http::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// True when `listen` (`host:port`) names a loopback address.
+fn is_loopback(listen: &str) -> bool {
+    let host = listen.rsplit_once(':').map_or(listen, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn print_demo_banner(address: &str) {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::request::UserId;
+use crate::secret::{Secret, RECOMMENDED_BYTES};
 
 /// The demo account: the same ids the spec and the reference client use in
 /// their examples, so a copied example works against the demo server.
@@ -96,9 +97,10 @@ pub struct Config {
 pub struct UserConfig {
     /// The account id that appears in URLs.
     pub id: String,
-    /// Active secrets; any of them verifies a URL (rotation).
+    /// Active secrets; any of them verifies a URL (rotation). Redacted in
+    /// `Debug` output.
     #[serde(default)]
-    pub secrets: Vec<String>,
+    pub secrets: Vec<Secret>,
     /// Name of an environment variable holding comma-separated secrets.
     #[serde(default)]
     pub secrets_env: Option<String>,
@@ -182,9 +184,9 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 })?;
-                let table: toml::Table = text
-                    .parse()
-                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
+                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                    ConfigError::Invalid(syntax_error(path, &text, &e))
+                })?;
                 let dir = path.parent().map(Path::to_owned).unwrap_or_default();
                 (table, Some(dir))
             }
@@ -266,7 +268,8 @@ impl Config {
                     user.id
                 ))
             })?;
-            let mut secrets = user.secrets.clone();
+            let mut secrets: Vec<String> =
+                user.secrets.iter().map(|s| s.expose().to_owned()).collect();
             if let Some(name) = &user.secrets_env {
                 let value = env(name).ok_or_else(|| {
                     ConfigError::Invalid(format!(
@@ -282,6 +285,12 @@ impl Config {
                     "user {} has no secret",
                     user.id
                 )));
+            }
+            if !self.demo && secrets.iter().any(|s| s.len() < RECOMMENDED_BYTES) {
+                tracing::warn!(
+                    user = %user.id,
+                    "a secret is shorter than {RECOMMENDED_BYTES} bytes; use a longer random one"
+                );
             }
             if users.insert(id, secrets).is_some() {
                 return Err(ConfigError::Invalid(format!(
@@ -301,6 +310,21 @@ impl Config {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         }
     }
+}
+
+/// A TOML syntax error by line and column with the parser's message, but
+/// not the excerpt of the file the parser's own text quotes: the line may
+/// hold a secret.
+fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> String {
+    let at = error.span().map_or(0, |span| span.start.min(text.len()));
+    let before = text.get(..at).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(
+        "{}, line {line}, column {column}: {}",
+        path.display(),
+        error.message()
+    )
 }
 
 fn env_name(key: &str) -> String {
@@ -345,6 +369,34 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_malformed_file_is_reported_without_quoting_its_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.toml");
+        std::fs::write(
+            &path,
+            "[[users]]\nid = \"a\"\nsecrets = \"s3cr3t-value-do-not-print\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path), vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_of_a_config_never_holds_a_secret() {
+        let mut config = Config::default();
+        config.users.push(UserConfig {
+            id: "a".into(),
+            secrets: vec!["s3cr3t-value-do-not-print".into()],
+            secrets_env: None,
+        });
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 
     #[test]
@@ -403,7 +455,7 @@ mod tests {
         let mut config = Config::default();
         config.users.push(UserConfig {
             id: "u".into(),
-            secrets: vec![String::new()],
+            secrets: vec!["".into()],
             secrets_env: None,
         });
         assert!(config.user_secrets(&|_| None).is_err());

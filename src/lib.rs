@@ -38,6 +38,7 @@ pub mod options;
 pub mod pool;
 pub mod render;
 pub mod request;
+pub mod secret;
 pub mod sign;
 pub mod signing;
 pub mod template;

@@ -257,7 +257,8 @@ pub fn check_fields(m: &Modification, limits: Limits) -> Result<(), Modification
                 qr.len()
             )));
         }
-        check_text(layer, qr, limits)?;
+        // Bounded by what a QR code holds, not by `max_text_chars`.
+        check_chars(layer, "qrcode", qr)?;
     }
     Ok(())
 }
@@ -272,9 +273,14 @@ pub fn check_text(layer: &str, text: &str, limits: Limits) -> Result<(), Modific
             limits.max_text_chars
         )));
     }
+    check_chars(layer, "text", text)
+}
+
+/// Refuses control and bidi override characters in `what` of `layer`.
+fn check_chars(layer: &str, what: &str, text: &str) -> Result<(), ModificationsError> {
     if let Some(c) = text.chars().find(|&c| is_refused(c)) {
         return Err(ModificationsError::Invalid(format!(
-            "text of layer `{layer}` contains U+{:04X}, a control or bidi override character",
+            "{what} of layer `{layer}` contains U+{:04X}, a control or bidi override character",
             c as u32
         )));
     }
@@ -300,6 +306,17 @@ mod tests {
         max_text_chars: 100,
         max_modifications: 3,
     };
+
+    #[test]
+    fn a_qr_code_may_hold_more_characters_than_a_text_may() {
+        let json = format!(
+            r#"[{{"name":"q","qrcode":"{}"}}]"#,
+            "x".repeat(MAX_QR_BYTES)
+        );
+        assert!(decode(&STANDARD.encode(&json), LIMITS).is_ok());
+        let json = r#"[{"name":"q","qrcode":"a\u202eb"}]"#;
+        assert!(decode(&STANDARD.encode(json), LIMITS).is_err());
+    }
 
     fn enc(engine: &GeneralPurpose, json: &str) -> String {
         engine.encode(json)

@@ -150,7 +150,9 @@ impl Template {
         let hash = version(account, &source, &images);
         let (outline, places) = Outline::of(&source, &doc, StartTag::of(&source, root)?.len);
         let mut layers = HashMap::new();
-        for node in root.descendants().filter(|n| n.is_element()) {
+        // The root is not a layer: hiding or restyling it would edit the
+        // whole document, which a template cannot render.
+        for node in root.descendants().skip(1).filter(|n| n.is_element()) {
             let Some(id) = node.attribute("id") else {
                 continue;
             };

@@ -116,3 +116,20 @@ async fn a_csv_is_signed_row_by_row_and_bad_rows_are_reported_not_lost() {
     );
     assert_eq!(&rows[0][2], expected);
 }
+
+#[test]
+fn demo_mode_refuses_an_address_beyond_loopback_unless_asked_for() {
+    let out = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .env_remove("SIGNET_CONFIG")
+        .env("SIGNET_LISTEN", "0.0.0.0:0")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("demo mode listens on loopback only"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(signet::config::DEMO_SECRET), "{stderr}");
+}

@@ -67,3 +67,29 @@ async fn a_multi_line_name_renders_each_line() {
     assert!(!ink_below(&one));
     assert!(ink_below(&two));
 }
+
+#[tokio::test]
+async fn the_root_element_is_not_a_layer_and_editing_it_changes_nothing() {
+    let app = spawn_app().await;
+    app.write_template(
+        USER,
+        "rooted.svg",
+        r##"<svg id="page" xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect width="200" height="100" fill="#00f"/></svg>"##,
+    );
+    for mods in [
+        serde_json::json!([{ "name": "page", "visible": false }]),
+        serde_json::json!([{ "name": "page", "color": "#f00" }]),
+    ] {
+        let response = app
+            .get(&signed_url(&app, "rooted", "png", &mods, &[]))
+            .await;
+        assert_eq!(response.status(), 200, "{mods}: {}", error_of(&response));
+        let warning = response.headers()["x-stencil-warning"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(warning.contains("unknown layer `page`"), "{warning}");
+        let png = decode_png(&response.bytes().await.unwrap());
+        assert_eq!(pixel(&png, 100, 50), [0, 0, 255, 255]);
+    }
+}
