@@ -74,6 +74,10 @@ pub struct Config {
     /// with a box takes at most twice its size at the output scale on
     /// each axis.
     pub max_image_pixels: u64,
+    /// Memory that renders, base builds and image decodes may hold at once
+    /// (each is leased its estimated peak before it allocates); a render
+    /// needing more than all of it is refused as too large.
+    pub render_memory_bytes: u64,
     /// Renders running at once; 0 means one per CPU.
     pub render_concurrency: usize,
     /// Renders allowed to wait for a slot before the server answers 503.
@@ -124,6 +128,7 @@ impl Default for Config {
             max_pixels: 25_000_000,
             max_image_bytes: 8 * 1024 * 1024,
             max_image_pixels: 4 * 1024 * 1024,
+            render_memory_bytes: 512 * 1024 * 1024,
             render_concurrency: 0,
             max_waiting_renders: 64,
             render_timeout_ms: 10_000,
@@ -160,6 +165,7 @@ const ENV_KEYS: &[&str] = &[
     "max_pixels",
     "max_image_bytes",
     "max_image_pixels",
+    "render_memory_bytes",
     "render_concurrency",
     "max_waiting_renders",
     "render_timeout_ms",
@@ -229,6 +235,8 @@ impl Config {
             max_pixels: self.max_pixels,
             max_image_bytes: self.max_image_bytes,
             max_image_pixels: self.max_image_pixels,
+            max_memory_bytes: self.render_memory_bytes,
+            memory_wait: std::time::Duration::from_millis(self.render_timeout_ms),
             max_nodes: self.max_template_nodes,
         }
     }
@@ -244,9 +252,14 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if self.max_pixels == 0 || self.max_url_bytes == 0 || self.render_timeout_ms == 0 {
+        if self.max_pixels == 0
+            || self.max_url_bytes == 0
+            || self.render_timeout_ms == 0
+            || self.render_memory_bytes == 0
+        {
             return invalid(
-                "max_pixels, max_url_bytes and render_timeout_ms must be above 0".into(),
+                "max_pixels, max_url_bytes, render_timeout_ms and render_memory_bytes must be above 0"
+                    .into(),
             );
         }
         if !self.demo && self.users.is_empty() {

@@ -13,10 +13,13 @@
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use resvg::usvg::ImageKind;
+use resvg::usvg::{ImageHrefResolver, ImageKind};
 use sha2::{Digest, Sha256};
+
+use crate::budget::{canvas_bytes, Budget};
+use crate::render::RenderLimits;
 
 /// A checked PNG or JPEG.
 #[derive(Clone)]
@@ -43,7 +46,9 @@ impl std::fmt::Debug for Image {
 
 /// Checks encoded image bytes: PNG or JPEG, at most `max_pixels`, decoding
 /// to the end without an error.
-pub fn check(data: Vec<u8>, max_pixels: u64) -> Result<Image, String> {
+///
+/// The decode runs under a lease of `budget` for its pixels.
+pub fn check(data: Vec<u8>, max_pixels: u64, budget: &Arc<Budget>) -> Result<Image, String> {
     let size = imagesize::blob_size(&data).map_err(|_| "unreadable image header".to_string())?;
     let (width, height) = (size.width as u64, size.height as u64);
     if width == 0 || height == 0 {
@@ -55,6 +60,9 @@ pub fn check(data: Vec<u8>, max_pixels: u64) -> Result<Image, String> {
         ));
     }
     let (width, height) = (width as u32, height as u32);
+    let _lease = budget
+        .take(canvas_bytes(width, height) * 2)
+        .map_err(|_| "no memory came free to decode the image".to_string())?;
     let png = match imagesize::image_type(&data) {
         Ok(imagesize::ImageType::Png) => true,
         Ok(imagesize::ImageType::Jpeg) => false,
@@ -152,6 +160,14 @@ impl Images {
         all
     }
 
+    /// Bytes the images take decoded, as a render holds them.
+    pub fn bytes(&self) -> u64 {
+        self.by_href
+            .values()
+            .map(|i| canvas_bytes(i.width, i.height))
+            .sum()
+    }
+
     /// These images plus `more` (a request's assets); shares the bytes.
     pub fn with(&self, more: &Images) -> Images {
         let mut all = self.clone();
@@ -208,9 +224,117 @@ pub fn read_file(href: &str, dir: &Path, max_bytes: u64) -> Result<(Vec<u8>, Rea
     Ok((data, ReadFile { path: real, meta }))
 }
 
+/// What the template check's resolver found.
+#[derive(Default)]
+pub(crate) struct Found {
+    pub images: Images,
+    pub files: Vec<ReadFile>,
+    pub errors: Vec<String>,
+}
+
+/// The resolver of the template check: reads and strictly checks every
+/// file and `data:` image; records what it refuses, which rejects the
+/// template (an image must never vanish silently).
+pub(crate) fn checker(
+    dir: &Path,
+    limits: RenderLimits,
+    budget: &Arc<Budget>,
+    found: &Arc<Mutex<Found>>,
+) -> ImageHrefResolver<'static> {
+    fn lock(found: &Mutex<Found>) -> std::sync::MutexGuard<'_, Found> {
+        found.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    let (data_found, dir) = (Arc::clone(found), dir.to_owned());
+    let (data_budget, budget) = (Arc::clone(budget), Arc::clone(budget));
+    let found = Arc::clone(found);
+    ImageHrefResolver {
+        resolve_data: Box::new(move |mime, data, _| {
+            let checked = match mime {
+                "image/png" | "image/jpeg" | "image/jpg" | "text/plain" => {
+                    check(data.to_vec(), limits.max_pixels, &data_budget)
+                }
+                other => Err(format!("embedded images must be PNG or JPEG, not {other}")),
+            };
+            match checked {
+                Ok(image) => Some(image.kind),
+                Err(why) => {
+                    lock(&data_found).errors.push(format!("data: image: {why}"));
+                    None
+                }
+            }
+        }),
+        resolve_string: Box::new(move |href, _| {
+            let read = read_file(href, &dir, limits.max_image_bytes)
+                .and_then(|(data, file)| Ok((check(data, limits.max_pixels, &budget)?, file)));
+            let mut found = lock(&found);
+            match read {
+                Ok((image, file)) => {
+                    let kind = image.kind.clone();
+                    found.images.insert(href.to_owned(), image);
+                    found.files.push(file);
+                    Some(kind)
+                }
+                Err(why) => {
+                    found.errors.push(format!("image `{href}`: {why}"));
+                    None
+                }
+            }
+        }),
+    }
+}
+
+/// The resolver of a render: files from `images`, read and checked when
+/// the template was; `data:` images were checked where they entered, so
+/// only their kind is read here.
+pub(crate) fn drawer(images: &Arc<Images>, limits: RenderLimits) -> ImageHrefResolver<'static> {
+    let images = Arc::clone(images);
+    ImageHrefResolver {
+        resolve_data: Box::new(move |mime, data, _| {
+            let kind = match mime {
+                "image/png" | "image/jpeg" | "image/jpg" | "text/plain" => {
+                    raster_kind(data, limits)
+                }
+                other => Err(format!("embedded images must be PNG or JPEG, not {other}")),
+            };
+            kind.map_err(|why| tracing::warn!(%why, "data: image refused at render"))
+                .ok()
+        }),
+        resolve_string: Box::new(move |href, _| {
+            let image = images.get(href).map(|i| i.kind.clone());
+            if image.is_none() {
+                tracing::warn!(%href, "image not read with its template");
+            }
+            image
+        }),
+    }
+}
+
+fn raster_kind(data: Arc<Vec<u8>>, limits: RenderLimits) -> Result<ImageKind, String> {
+    let size = imagesize::blob_size(&data).map_err(|_| "unreadable image header".to_string())?;
+    if (size.width as u64).saturating_mul(size.height as u64) > limits.max_pixels {
+        return Err(format!(
+            "{}×{} pixels is over the limit of {}",
+            size.width, size.height, limits.max_pixels
+        ));
+    }
+    match imagesize::image_type(&data) {
+        Ok(imagesize::ImageType::Png) => Ok(ImageKind::PNG(data)),
+        Ok(imagesize::ImageType::Jpeg) => Ok(ImageKind::JPEG(data)),
+        _ => Err("only PNG and JPEG images are allowed".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(data: Vec<u8>, max_pixels: u64) -> Result<Image, String> {
+        super::check(
+            data,
+            max_pixels,
+            &Budget::new(1 << 30, std::time::Duration::ZERO),
+        )
+    }
 
     fn png(w: u32, h: u32) -> Vec<u8> {
         resvg::tiny_skia::Pixmap::new(w, h)

@@ -25,6 +25,7 @@ use std::time::Instant;
 use resvg::tiny_skia::Pixmap;
 
 use crate::bands::{self, Bands};
+use crate::budget::canvas_bytes;
 use crate::options::RenderOptions;
 use crate::render::{self, RenderError, Rendered, Renderer};
 use crate::request::Format;
@@ -100,6 +101,15 @@ pub struct Incremental {
 
 type Bases = moka::sync::Cache<BaseKey, Option<Arc<Base>>>;
 type Job = Box<dyn FnOnce() + Send>;
+
+/// Canvases' worth of memory a base build is leased: the canvas before
+/// the cut, the default render, the whole render it is checked against,
+/// and the layers of the two painters running side by side.
+const BUILD_CANVASES: u64 = 5;
+
+/// Canvases' worth of memory an incremental miss is leased beside its
+/// workspace: the edited elements' layers and the re-compressed bands.
+const INCREMENTAL_CANVASES: u64 = 2;
 
 /// Bases queued at once; a miss needing another renders whole meanwhile.
 const QUEUED_BUILDS: usize = 64;
@@ -218,6 +228,10 @@ impl Incremental {
             None => self.base(bases, renderer, template, key.clone(), k, build)?,
         };
 
+        // The workspace canvas, the edited elements' layers, the bands.
+        let _lease = renderer
+            .lease(INCREMENTAL_CANVASES * canvas_bytes(width, height) + applied.images.bytes())
+            .ok()?;
         let mut ws = self.workspace(&key, &base);
         let painted = paint_after(renderer, template, plan, applied, cut, k, &base, &mut ws);
         if painted.is_none() {
@@ -259,12 +273,20 @@ impl Incremental {
         k: f32,
         later: &mut Option<Job>,
     ) -> Option<Arc<Base>> {
+        let max_bytes = bases.policy().max_capacity().unwrap_or(u64::MAX);
+        // A base is at least its canvas: one the bound cannot hold is not
+        // built, since it would be thrown away after costing a build.
+        if canvas_bytes(key.width, key.height) > max_bytes {
+            return None;
+        }
         let build = {
             let (renderer, template, key) =
                 (Arc::clone(renderer), Arc::clone(template), key.clone());
-            let max_bytes = bases.policy().max_capacity().unwrap_or(u64::MAX);
             move || {
                 let size = (key.width, key.height);
+                let _lease = renderer.lease(
+                    BUILD_CANVASES * canvas_bytes(key.width, key.height) + template.images.bytes(),
+                )?;
                 let base = build(&renderer, &template, key.cut, k, size)?;
                 // One the bound cannot hold would be rebuilt on every miss.
                 Ok::<_, RenderError>(

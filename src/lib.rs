@@ -24,6 +24,7 @@
 //! See `ARCHITECTURE.md` for the path of a request and the invariants.
 
 pub mod bands;
+pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod config;

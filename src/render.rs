@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use resvg::tiny_skia;
-use resvg::usvg::{self, fontdb, ImageHrefResolver, ImageKind};
+use resvg::usvg::{self, fontdb, ImageHrefResolver};
 use thiserror::Error;
 
+use crate::budget::{self, Budget, Lease, Refused};
 use crate::encode;
 use crate::fit::{Align, Ink};
-use crate::images::{self, Images, ReadFile};
+use crate::images::{self, checker, drawer, Images, ReadFile};
 use crate::options::{RenderOptions, DEFAULT_QUALITY};
 use crate::request::Format;
 use crate::template::escape_into;
@@ -58,6 +59,10 @@ pub struct RenderLimits {
     pub max_image_bytes: u64,
     /// Most pixels an image given in a URL may decode to.
     pub max_image_pixels: u64,
+    /// The memory budget of renders, base builds and image decodes.
+    pub max_memory_bytes: u64,
+    /// Longest a render waits for its share of that budget.
+    pub memory_wait: Duration,
     /// Most XML nodes in a document.
     pub max_nodes: u32,
 }
@@ -169,6 +174,8 @@ pub struct Renderer {
     /// The family used where a template names none.
     default_family: String,
     limits: RenderLimits,
+    /// Held by every piece of work that allocates canvases or decodes.
+    budget: Arc<Budget>,
 }
 
 /// Preferred bundled family for each generic family, first found wins.
@@ -255,6 +262,7 @@ impl Renderer {
             fontdb: Arc::new(db),
             default_family,
             limits,
+            budget: Budget::new(limits.max_memory_bytes, limits.memory_wait),
         })
     }
 
@@ -312,7 +320,10 @@ impl Renderer {
     /// Reads and checks the PNG or JPEG file `href` inside `dir`.
     pub fn read_image(&self, href: &str, dir: &Path) -> Result<(images::Image, ReadFile), String> {
         let (data, file) = images::read_file(href, dir, self.limits.max_image_bytes)?;
-        Ok((images::check(data, self.limits.max_pixels)?, file))
+        Ok((
+            images::check(data, self.limits.max_pixels, &self.budget)?,
+            file,
+        ))
     }
 
     /// Checks the image of a `data:` URI strictly, within `max_pixels`.
@@ -321,7 +332,24 @@ impl Renderer {
         data: Vec<u8>,
         max_pixels: u64,
     ) -> Result<images::Image, String> {
-        images::check(data, max_pixels.min(self.limits.max_pixels))
+        images::check(data, max_pixels.min(self.limits.max_pixels), &self.budget)
+    }
+
+    /// A lease of `bytes` of the memory budget, waited for.
+    pub fn lease(&self, bytes: u64) -> Result<Lease, RenderError> {
+        self.budget.take(bytes).map_err(|refused| match refused {
+            Refused::TooLarge { need, limit } => RenderError::TooLarge(format!(
+                "the render needs about {need} bytes of memory (render_memory_bytes is {limit})"
+            )),
+            Refused::TimedOut => {
+                RenderError::Failed("no render memory came free before the deadline".into())
+            }
+        })
+    }
+
+    /// Bytes leased now and the budget, for `/healthz`.
+    pub fn memory(&self) -> (u64, u64) {
+        (self.budget.used(), self.budget.limit())
     }
 
     /// Parses XML with DTDs off (no entity expansion) and a node bound.
@@ -358,8 +386,9 @@ impl Renderer {
         doc: &roxmltree::Document<'_>,
         dir: &Path,
     ) -> Result<(usvg::Tree, Images, Vec<ReadFile>), String> {
-        let found = Arc::new(Mutex::new(Found::default()));
-        let tree = usvg::Tree::from_xmltree(doc, &self.options(checker(dir, self.limits, &found)))
+        let found = Arc::new(Mutex::new(images::Found::default()));
+        let resolver = checker(dir, self.limits, &self.budget, &found);
+        let tree = usvg::Tree::from_xmltree(doc, &self.options(resolver))
             .map_err(|e| format!("invalid SVG: {e}"))?;
         let found = std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner()));
         if let Some(first) = found.errors.first() {
@@ -423,6 +452,7 @@ impl Renderer {
     ) -> Result<tiny_skia::Pixmap, RenderError> {
         let tree = self.tree(svg, images)?;
         let (width, height, k) = self.output_size(tree.size(), factor)?;
+        let _lease = self.lease(whole_bytes(width, height, images))?;
         let mut pixmap = blank(width, height)?;
         paint(&tree, k, &mut pixmap);
         Ok(pixmap)
@@ -455,6 +485,8 @@ impl Renderer {
         let started = Instant::now();
         if format == Format::Pdf {
             let tree = self.tree(svg, images)?;
+            // The writer decodes each image once more and holds the page.
+            let _lease = self.lease(2 * images.bytes() + svg.len() as u64 * 4)?;
             let rastered = Instant::now();
             let body = pdf(&tree).map_err(RenderError::Failed)?;
             return Ok(Rendered {
@@ -463,7 +495,11 @@ impl Renderer {
                 encode: rastered.elapsed(),
             });
         }
-        let pixmap = self.rasterize(svg, images, |w| options.factor(w))?;
+        let tree = self.tree(svg, images)?;
+        let (width, height, k) = self.output_size(tree.size(), |w| options.factor(w))?;
+        let _lease = self.lease(whole_bytes(width, height, images))?;
+        let mut pixmap = blank(width, height)?;
+        paint(&tree, k, &mut pixmap);
         let rastered = Instant::now();
         let body = self.encode(&pixmap, format, options)?;
         Ok(Rendered {
@@ -498,6 +534,16 @@ impl Renderer {
         .ok()
         .map(|r| r.body)
     }
+}
+
+/// Canvases' worth of memory a whole render is leased: the canvas, the
+/// layers resvg allocates for groups with opacity, filters or masks, and
+/// the encoder's buffers and output.
+pub const WHOLE_CANVASES: u64 = 4;
+
+/// The lease of a whole render at `width`×`height` drawing `images`.
+pub fn whole_bytes(width: u32, height: u32, images: &Images) -> u64 {
+    WHOLE_CANVASES * budget::canvas_bytes(width, height) + images.bytes()
 }
 
 /// A transparent canvas of a size `Renderer::output_size` admitted.
@@ -559,102 +605,4 @@ fn has_char(db: &fontdb::Database, id: fontdb::ID, c: char) -> bool {
         ttf_parser::Face::parse(data, index).is_ok_and(|f| f.glyph_index(c).is_some())
     })
     .unwrap_or(false)
-}
-
-/// What the template check's resolver found.
-#[derive(Default)]
-struct Found {
-    images: Images,
-    files: Vec<ReadFile>,
-    errors: Vec<String>,
-}
-
-/// The resolver of the template check: reads and strictly checks every
-/// file and `data:` image; records what it refuses, which rejects the
-/// template (an image must never vanish silently).
-fn checker(
-    dir: &Path,
-    limits: RenderLimits,
-    found: &Arc<Mutex<Found>>,
-) -> ImageHrefResolver<'static> {
-    fn lock(found: &Mutex<Found>) -> std::sync::MutexGuard<'_, Found> {
-        found.lock().unwrap_or_else(|e| e.into_inner())
-    }
-    let (data_found, dir) = (Arc::clone(found), dir.to_owned());
-    let found = Arc::clone(found);
-    ImageHrefResolver {
-        resolve_data: Box::new(move |mime, data, _| {
-            let checked = match mime {
-                "image/png" | "image/jpeg" | "image/jpg" | "text/plain" => {
-                    images::check(data.to_vec(), limits.max_pixels)
-                }
-                other => Err(format!("embedded images must be PNG or JPEG, not {other}")),
-            };
-            match checked {
-                Ok(image) => Some(image.kind),
-                Err(why) => {
-                    lock(&data_found).errors.push(format!("data: image: {why}"));
-                    None
-                }
-            }
-        }),
-        resolve_string: Box::new(move |href, _| {
-            let read = images::read_file(href, &dir, limits.max_image_bytes)
-                .and_then(|(data, file)| Ok((images::check(data, limits.max_pixels)?, file)));
-            let mut found = lock(&found);
-            match read {
-                Ok((image, file)) => {
-                    let kind = image.kind.clone();
-                    found.images.insert(href.to_owned(), image);
-                    found.files.push(file);
-                    Some(kind)
-                }
-                Err(why) => {
-                    found.errors.push(format!("image `{href}`: {why}"));
-                    None
-                }
-            }
-        }),
-    }
-}
-
-/// The resolver of a render: files from `images`, read and checked when
-/// the template was; `data:` images were checked where they entered, so
-/// only their kind is read here.
-fn drawer(images: &Arc<Images>, limits: RenderLimits) -> ImageHrefResolver<'static> {
-    let images = Arc::clone(images);
-    ImageHrefResolver {
-        resolve_data: Box::new(move |mime, data, _| {
-            let kind = match mime {
-                "image/png" | "image/jpeg" | "image/jpg" | "text/plain" => {
-                    raster_kind(data, limits)
-                }
-                other => Err(format!("embedded images must be PNG or JPEG, not {other}")),
-            };
-            kind.map_err(|why| tracing::warn!(%why, "data: image refused at render"))
-                .ok()
-        }),
-        resolve_string: Box::new(move |href, _| {
-            let image = images.get(href).map(|i| i.kind.clone());
-            if image.is_none() {
-                tracing::warn!(%href, "image not read with its template");
-            }
-            image
-        }),
-    }
-}
-
-fn raster_kind(data: Arc<Vec<u8>>, limits: RenderLimits) -> Result<ImageKind, String> {
-    let size = imagesize::blob_size(&data).map_err(|_| "unreadable image header".to_string())?;
-    if (size.width as u64).saturating_mul(size.height as u64) > limits.max_pixels {
-        return Err(format!(
-            "{}×{} pixels is over the limit of {}",
-            size.width, size.height, limits.max_pixels
-        ));
-    }
-    match imagesize::image_type(&data) {
-        Ok(imagesize::ImageType::Png) => Ok(ImageKind::PNG(data)),
-        Ok(imagesize::ImageType::Jpeg) => Ok(ImageKind::JPEG(data)),
-        _ => Err("only PNG and JPEG images are allowed".into()),
-    }
 }

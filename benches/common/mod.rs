@@ -13,6 +13,8 @@ pub fn setup() -> (Arc<Renderer>, String, PathBuf) {
         max_pixels: 25_000_000,
         max_image_bytes: 8 << 20,
         max_image_pixels: 4 << 20,
+        max_memory_bytes: 1 << 30,
+        memory_wait: std::time::Duration::from_secs(10),
         max_nodes: 100_000,
     };
     let extra: Vec<_> = DEFAULT_EXTRA_FONTS.iter().map(PathBuf::from).collect();

@@ -796,6 +796,8 @@ mod tests {
             max_pixels: 1 << 24,
             max_image_bytes: 1 << 20,
             max_image_pixels: 1 << 20,
+            max_memory_bytes: 1 << 30,
+            memory_wait: std::time::Duration::from_secs(10),
             max_nodes: 10_000,
         };
         Renderer::new(&fonts, &[], limits).unwrap()

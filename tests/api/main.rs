@@ -11,6 +11,7 @@ mod images;
 mod incremental;
 mod isolation;
 mod lifecycle;
+mod memory;
 mod payload;
 mod reference;
 mod reference_client;
