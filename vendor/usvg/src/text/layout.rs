@@ -1145,6 +1145,10 @@ fn form_glyph_clusters(glyphs: &[Glyph], text: &str, font_size: f32) -> GlyphClu
     debug_assert!(!glyphs.is_empty());
 
     let mut width = 0.0;
+    // The cluster's advance is the sum of its glyphs' advances, not the
+    // widest one: a Devanagari consonant and its vowel sign, or a Thai
+    // consonant and its vowel, are one cluster of two spacing glyphs.
+    let mut advance = 0.0;
     let mut x: f32 = 0.0;
 
     let mut positioned_glyphs = vec![];
@@ -1176,6 +1180,7 @@ fn form_glyph_clusters(glyphs: &[Glyph], text: &str, font_size: f32) -> GlyphClu
         x += glyph.width as f32;
 
         let glyph_width = glyph.width as f32 * sx;
+        advance += glyph_width;
         if glyph_width > width {
             width = glyph_width;
         }
@@ -1187,7 +1192,7 @@ fn form_glyph_clusters(glyphs: &[Glyph], text: &str, font_size: f32) -> GlyphClu
         byte_idx,
         codepoint: byte_idx.char_from(text),
         width,
-        advance: width,
+        advance,
         ascent: font.ascent(font_size),
         descent: font.descent(font_size),
         has_relative_shift: false,
@@ -1289,7 +1294,27 @@ impl DatabaseExt for Database {
     }
 }
 
+/// The shaping parameters shared by every run of a span.
+#[derive(Clone, Copy)]
+struct ShapeParams<'a> {
+    small_caps: bool,
+    apply_kerning: bool,
+    variations: &'a [crate::FontVariation],
+    font_size: f32,
+    font_optical_sizing: crate::FontOpticalSizing,
+}
+
 /// Text shaping with font fallback.
+///
+/// The text is split into its bidi runs, and each run is shaped with `font`.
+/// Every stretch of consecutive clusters that comes out with a missing glyph
+/// is then shaped again, on its own, with the fallback font the resolver
+/// picks for it, and so on down the fallback order. A fallback font thus
+/// shapes exactly the characters it draws, as one run: shaping the whole
+/// text with it and copying glyphs by index (what this function did before)
+/// misplaces glyphs whenever the two fonts make a different number of glyphs,
+/// as every Indic script does through reordering and conjuncts.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn shape_text(
     text: &str,
     font: Arc<ResolvedFont>,
@@ -1301,78 +1326,33 @@ pub(crate) fn shape_text(
     resolver: &FontResolver,
     fontdb: &mut Arc<fontdb::Database>,
 ) -> Vec<Glyph> {
-    let mut glyphs = shape_text_with_font(
-        text,
-        font.clone(),
+    let params = ShapeParams {
         small_caps,
         apply_kerning,
         variations,
         font_size,
         font_optical_sizing,
-        fontdb,
-    )
-    .unwrap_or_default();
+    };
 
-    // Remember all fonts used for shaping.
-    let mut used_fonts = vec![font.id];
-
-    // Loop until all glyphs become resolved or until no more fonts are left.
-    'outer: loop {
-        let mut missing = None;
-        for glyph in &glyphs {
-            if glyph.is_missing() {
-                missing = Some(glyph.byte_idx.char_from(text));
-                break;
+    let bidi_info = unicode_bidi::BidiInfo::new(text, Some(unicode_bidi::Level::ltr()));
+    let mut glyphs = Vec::new();
+    if let Some(paragraph) = bidi_info.paragraphs.first() {
+        let (levels, runs) = bidi_info.visual_runs(paragraph, paragraph.range.clone());
+        for run in runs {
+            if run.is_empty() {
+                continue;
             }
-        }
-
-        if let Some(c) = missing {
-            let fallback_font = match (resolver.select_fallback)(c, &used_fonts, fontdb)
-                .and_then(|id| fontdb.load_font(id))
-            {
-                Some(v) => Arc::new(v),
-                None => break 'outer,
-            };
-
-            // Shape again, using a new font.
-            let fallback_glyphs = shape_text_with_font(
+            let ltr = levels[run.start].is_ltr();
+            glyphs.extend(shape_run_with_fallback(
                 text,
-                fallback_font.clone(),
-                small_caps,
-                apply_kerning,
-                variations,
-                font_size,
-                font_optical_sizing,
+                run,
+                ltr,
+                font.clone(),
+                &[font.id],
+                params,
+                resolver,
                 fontdb,
-            )
-            .unwrap_or_default();
-
-            let all_matched = fallback_glyphs.iter().all(|g| !g.is_missing());
-            if all_matched {
-                // Replace all glyphs when all of them were matched.
-                glyphs = fallback_glyphs;
-                break 'outer;
-            }
-
-            // We assume, that shaping with an any font will produce the same amount of glyphs.
-            // This is incorrect, but good enough for now.
-            if glyphs.len() != fallback_glyphs.len() {
-                break 'outer;
-            }
-
-            // TODO: Replace clusters and not glyphs. This should be more accurate.
-
-            // Copy new glyphs.
-            for i in 0..glyphs.len() {
-                if glyphs[i].is_missing() && !fallback_glyphs[i].is_missing() {
-                    glyphs[i] = fallback_glyphs[i].clone();
-                }
-            }
-
-            // Remember this font.
-            used_fonts.push(fallback_font.id);
-        } else {
-            break 'outer;
+            ));
         }
     }
 
@@ -1392,19 +1372,118 @@ pub(crate) fn shape_text(
     glyphs
 }
 
-/// Converts a text into a list of glyph IDs.
-///
-/// This function will do the BIDI reordering and text shaping.
-fn shape_text_with_font(
+/// Shapes `text[range]`, a run of one direction, with `font`, then shapes
+/// each stretch of clusters it has no glyph for with a fallback font.
+/// `used_fonts` holds `font` and the fonts tried before it for these
+/// characters, so that the resolver never offers one twice.
+#[allow(clippy::too_many_arguments)]
+fn shape_run_with_fallback(
     text: &str,
+    range: std::ops::Range<usize>,
+    ltr: bool,
     font: Arc<ResolvedFont>,
-    small_caps: bool,
-    apply_kerning: bool,
-    variations: &[crate::FontVariation],
-    font_size: f32,
-    font_optical_sizing: crate::FontOpticalSizing,
+    used_fonts: &[ID],
+    params: ShapeParams,
+    resolver: &FontResolver,
+    fontdb: &mut Arc<fontdb::Database>,
+) -> Vec<Glyph> {
+    let glyphs = shape_run_with_font(text, range.clone(), ltr, font.clone(), params, fontdb)
+        .unwrap_or_default();
+    if glyphs.iter().all(|g| !g.is_missing()) {
+        return glyphs;
+    }
+
+    // The byte range of each glyph's cluster: from its start to the next
+    // cluster start in logical order. Glyphs are in visual order, so within
+    // this one-direction run a visual stretch of clusters is a logical range.
+    let mut starts: Vec<usize> = glyphs.iter().map(|g| g.byte_idx.value()).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let cluster_end = |start: usize| {
+        starts
+            .iter()
+            .copied()
+            .find(|s| *s > start)
+            .unwrap_or(range.end)
+    };
+    let missing_starts: HashSet<usize> = glyphs
+        .iter()
+        .filter(|g| g.is_missing())
+        .map(|g| g.byte_idx.value())
+        .collect();
+
+    let mut out = Vec::with_capacity(glyphs.len());
+    let mut i = 0;
+    while i < glyphs.len() {
+        if !missing_starts.contains(&glyphs[i].byte_idx.value()) {
+            out.push(glyphs[i].clone());
+            i += 1;
+            continue;
+        }
+        // A stretch of consecutive glyphs whose clusters lack a glyph.
+        let first = i;
+        let (mut lo, mut hi) = (usize::MAX, 0);
+        while i < glyphs.len() && missing_starts.contains(&glyphs[i].byte_idx.value()) {
+            let start = glyphs[i].byte_idx.value();
+            lo = lo.min(start);
+            hi = hi.max(cluster_end(start));
+            i += 1;
+        }
+        let stretch = &glyphs[first..i];
+
+        // The fallback is chosen for the first character the font lacks;
+        // the cluster's first character may be one it has (a base letter
+        // under a mark it has not).
+        let sub = &text[lo..hi];
+        let c = sub
+            .chars()
+            .find(|c| !fontdb.has_char(font.id, *c))
+            .or_else(|| sub.chars().next());
+        let fallback = c
+            .and_then(|c| (resolver.select_fallback)(c, used_fonts, fontdb))
+            .filter(|id| !used_fonts.contains(id))
+            .and_then(|id| fontdb.load_font(id));
+        match fallback {
+            Some(fallback) => {
+                // The fonts tried for this stretch only: another stretch
+                // may have used `fallback` too, and it is still the best
+                // for this one.
+                let mut tried = used_fonts.to_vec();
+                tried.push(fallback.id);
+                out.extend(shape_run_with_fallback(
+                    text,
+                    lo..hi,
+                    ltr,
+                    Arc::new(fallback),
+                    &tried,
+                    params,
+                    resolver,
+                    fontdb,
+                ));
+            }
+            None => out.extend_from_slice(stretch),
+        }
+    }
+    out
+}
+
+/// Shapes `text[range]`, a run of one direction, with one font. The glyphs
+/// come in visual order; their byte indices are into the whole `text`.
+fn shape_run_with_font(
+    text: &str,
+    range: std::ops::Range<usize>,
+    ltr: bool,
+    font: Arc<ResolvedFont>,
+    params: ShapeParams,
     fontdb: &fontdb::Database,
 ) -> Option<Vec<Glyph>> {
+    let ShapeParams {
+        small_caps,
+        apply_kerning,
+        variations,
+        font_size,
+        font_optical_sizing,
+    } = params;
     fontdb.with_face_data(font.id, |font_data, face_index| -> Option<Vec<Glyph>> {
         let mut rb_font = rustybuzz::Face::from_slice(font_data, face_index)?;
 
@@ -1444,70 +1523,61 @@ fn shape_text_with_font(
             rb_font.set_variations(&final_variations);
         }
 
-        let bidi_info = unicode_bidi::BidiInfo::new(text, Some(unicode_bidi::Level::ltr()));
-        let paragraph = &bidi_info.paragraphs[0];
-        let line = paragraph.range.clone();
-
+        let sub_text = text.get(range.clone())?;
         let mut glyphs = Vec::new();
+        if sub_text.is_empty() {
+            return Some(glyphs);
+        }
 
-        let (levels, runs) = bidi_info.visual_runs(paragraph, line);
-        for run in runs.iter() {
-            let sub_text = &text[run.clone()];
-            if sub_text.is_empty() {
-                continue;
-            }
+        let hb_direction = if ltr {
+            rustybuzz::Direction::LeftToRight
+        } else {
+            rustybuzz::Direction::RightToLeft
+        };
 
-            let ltr = levels[run.start].is_ltr();
-            let hb_direction = if ltr {
-                rustybuzz::Direction::LeftToRight
+        let mut buffer = rustybuzz::UnicodeBuffer::new();
+        buffer.push_str(sub_text);
+        buffer.set_direction(hb_direction);
+
+        let mut features = Vec::new();
+        if small_caps {
+            features.push(rustybuzz::Feature::new(Tag::from_bytes(b"smcp"), 1, ..));
+        }
+
+        if !apply_kerning {
+            features.push(rustybuzz::Feature::new(Tag::from_bytes(b"kern"), 0, ..));
+        }
+
+        let output = rustybuzz::shape(&rb_font, &features, buffer);
+
+        let positions = output.glyph_positions();
+        let infos = output.glyph_infos();
+
+        for i in 0..output.len() {
+            let pos = positions[i];
+            let info = infos[i];
+            let idx = range.start + info.cluster as usize;
+
+            let start = info.cluster as usize;
+
+            let end = if ltr {
+                i.checked_add(1)
             } else {
-                rustybuzz::Direction::RightToLeft
-            };
-
-            let mut buffer = rustybuzz::UnicodeBuffer::new();
-            buffer.push_str(sub_text);
-            buffer.set_direction(hb_direction);
-
-            let mut features = Vec::new();
-            if small_caps {
-                features.push(rustybuzz::Feature::new(Tag::from_bytes(b"smcp"), 1, ..));
+                i.checked_sub(1)
             }
+            .and_then(|last| infos.get(last))
+            .map_or(sub_text.len(), |info| info.cluster as usize);
 
-            if !apply_kerning {
-                features.push(rustybuzz::Feature::new(Tag::from_bytes(b"kern"), 0, ..));
-            }
-
-            let output = rustybuzz::shape(&rb_font, &features, buffer);
-
-            let positions = output.glyph_positions();
-            let infos = output.glyph_infos();
-
-            for i in 0..output.len() {
-                let pos = positions[i];
-                let info = infos[i];
-                let idx = run.start + info.cluster as usize;
-
-                let start = info.cluster as usize;
-
-                let end = if ltr {
-                    i.checked_add(1)
-                } else {
-                    i.checked_sub(1)
-                }
-                .and_then(|last| infos.get(last))
-                .map_or(sub_text.len(), |info| info.cluster as usize);
-
-                glyphs.push(Glyph {
-                    byte_idx: ByteIndex::new(idx),
-                    cluster_len: end.checked_sub(start).unwrap_or(0), // TODO: can fail?
-                    text: sub_text[start..end].to_string(),
-                    id: GlyphId(info.glyph_id as u16),
-                    dx: pos.x_offset,
-                    dy: pos.y_offset,
-                    width: pos.x_advance,
-                    font: font.clone(),
-                });
-            }
+            glyphs.push(Glyph {
+                byte_idx: ByteIndex::new(idx),
+                cluster_len: end.checked_sub(start).unwrap_or(0), // TODO: can fail?
+                text: sub_text.get(start..end).unwrap_or_default().to_string(),
+                id: GlyphId(info.glyph_id as u16),
+                dx: pos.x_offset,
+                dy: pos.y_offset,
+                width: pos.x_advance,
+                font: font.clone(),
+            });
         }
 
         Some(glyphs)
