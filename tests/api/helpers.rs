@@ -123,7 +123,14 @@ impl Client {
 
     /// Runs the client; a missing interpreter fails the test and says what
     /// to install rather than skipping it.
-    pub fn sign(self, host: &str, user: &str, secret: &str, base: &str, pairs: &[(&str, &str)]) -> String {
+    pub fn sign(
+        self,
+        host: &str,
+        user: &str,
+        secret: &str,
+        base: &str,
+        pairs: &[(&str, &str)],
+    ) -> String {
         let (program, script, package) = self.command();
         let mut cmd = Command::new(program);
         cmd.arg(repo().join("clients").join(script))
@@ -214,13 +221,16 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     .unwrap();
 
     let mut config = Config::for_dirs(templates.path().to_owned(), repo().join("fonts"));
-    // The server would start without them and refuse CJK and emoji names.
+    // The server would start without them and refuse CJK, emoji and the
+    // names of the scripts fonts/ does not ship.
     for font in &config.extra_fonts {
         let path = font.to_string_lossy();
         let package = if path.contains("Emoji") {
             "fonts-noto-color-emoji"
-        } else {
+        } else if path.contains("CJK") {
             "fonts-noto-cjk"
+        } else {
+            "fonts-noto-core"
         };
         require_file(&path, package);
     }
