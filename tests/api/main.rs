@@ -12,4 +12,6 @@ mod lifecycle;
 mod reference;
 mod reference_client;
 mod rendering;
+mod shaping;
+mod shaping_cases;
 mod templates;
