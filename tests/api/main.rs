@@ -14,4 +14,5 @@ mod reference_client;
 mod rendering;
 mod shaping;
 mod shaping_cases;
+mod shaping_fit;
 mod templates;
