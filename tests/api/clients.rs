@@ -26,7 +26,12 @@ async fn every_client_signs_a_url_that_renders() {
     for client in OTHERS {
         let url = client.sign(&app.base_url(), USER, SECRET, CERT, &pairs);
         let response = app.get(&url).await;
-        assert_eq!(response.status(), 200, "{client:?}: {}", error_of(&response));
+        assert_eq!(
+            response.status(),
+            200,
+            "{client:?}: {}",
+            error_of(&response)
+        );
         assert_eq!(response.headers()["etag"], python.headers()["etag"]);
     }
 }
@@ -45,7 +50,12 @@ async fn non_ascii_names_signed_as_utf8_or_as_json_escapes_are_the_same_image() 
             let url = client.sign(&app.base_url(), USER, SECRET, CERT, &pairs);
             assert_ne!(url, python_url, "{client:?} escaped {name:?} like Python");
             let response = app.get(&url).await;
-            assert_eq!(response.status(), 200, "{client:?} {name}: {}", error_of(&response));
+            assert_eq!(
+                response.status(),
+                200,
+                "{client:?} {name}: {}",
+                error_of(&response)
+            );
             assert_eq!(
                 response.headers()["etag"],
                 python.headers()["etag"],
