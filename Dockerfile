@@ -4,15 +4,18 @@ FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
+# usvg with Signet's text-layout patches (vendor/usvg/PATCHES.md).
+COPY vendor vendor
 COPY benches benches
 RUN cargo build --release --locked --bin signet
 
 # Run: a slim image, an unprivileged user, templates and fonts included.
 FROM debian:bookworm-slim
-# CJK and colour emoji are too large to ship in fonts/; the server loads
-# them from these packages' paths (see `extra_fonts`).
+# CJK, colour emoji and the scripts fonts/ has no face for are too large
+# to ship in fonts/; the server loads them from these packages' paths (see
+# `extra_fonts`).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends fonts-noto-cjk fonts-noto-color-emoji \
+ && apt-get install -y --no-install-recommends fonts-noto-cjk fonts-noto-color-emoji fonts-noto-core \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin signet
 WORKDIR /app

@@ -12,6 +12,7 @@
 //! - [`template`]: template files, their versions, splicing text in.
 //! - [`fit`]: fitting text into a box.
 //! - [`render`]: fonts, safe parsing, the pixel bound, rasterising.
+//! - [`shaping`]: the glyphs a line is drawn with, for checking shaping.
 //! - [`encode`]: PNG encoding (RGB for opaque canvases, chosen level).
 //! - [`bands`]: PNG written as independently compressed bands of rows.
 //! - [`incremental`]: a miss paints and compresses only what it changed.
@@ -40,6 +41,7 @@ pub mod pool;
 pub mod render;
 pub mod request;
 pub mod secret;
+pub mod shaping;
 pub mod sign;
 pub mod signing;
 pub mod template;

@@ -220,13 +220,16 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     .unwrap();
 
     let mut config = Config::for_dirs(templates.path().to_owned(), repo().join("fonts"));
-    // The server would start without them and refuse CJK and emoji names.
+    // The server would start without them and refuse CJK, emoji and the
+    // names of the scripts fonts/ does not ship.
     for font in &config.extra_fonts {
         let path = font.to_string_lossy();
         let package = if path.contains("Emoji") {
             "fonts-noto-color-emoji"
-        } else {
+        } else if path.contains("CJK") {
             "fonts-noto-cjk"
+        } else {
+            "fonts-noto-core"
         };
         require_file(&path, package);
     }

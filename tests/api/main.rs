@@ -16,4 +16,7 @@ mod payload;
 mod reference;
 mod reference_client;
 mod rendering;
+mod shaping;
+mod shaping_cases;
+mod shaping_fit;
 mod templates;
