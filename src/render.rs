@@ -442,6 +442,7 @@ impl Renderer {
         }
         let pixmap = self.rasterize(svg, dir, |w| options.factor(w))?;
         let rastered = Instant::now();
+        crate::deadline::check()?;
         let body = self.encode(&pixmap, format, options)?;
         Ok(Rendered {
             body,
