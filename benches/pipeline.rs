@@ -1,8 +1,10 @@
 //! Each stage of a request on the shipped demo certificate: verify, decode,
 //! prepare, apply (with and without fitting), render+encode (a miss) in
-//! each format, the incremental miss, and a cache lookup (a hit).
+//! each format, the incremental miss, and a cache lookup (a hit); and
+//! fitting long text (`fit/…`): 500 mixed-script or 800 Latin characters
+//! cut with an ellipsis, 1,000 wrapped on two lines and cut.
 //!
-//! `cargo bench --bench pipeline`
+//! `cargo bench --bench pipeline` (`-- fit/` for fitting alone)
 
 mod common;
 
@@ -62,6 +64,8 @@ fn stages(c: &mut Criterion) {
     fit.bench_function("without_fit", |b| b.iter(|| apply(&unfitted)));
     fit.bench_function("with_fit", |b| b.iter(|| apply(&template)));
     fit.finish();
+
+    fitting(c, &renderer, &dir);
 
     let svg = apply(&template).svg;
     let plain_svg = apply(&unfitted).svg;
@@ -159,6 +163,39 @@ fn stages(c: &mut Criterion) {
             runtime.block_on(cache.get(&key)).expect("hit")
         })
     });
+}
+
+/// Layers 800 units wide at 100 px, down to 20 px, cut with `…`: one line
+/// (`name`) or two wrapped (`course`).
+const ELLIPSIS: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="400"><rect id="box" x="100" y="100" width="800" height="200" fill="none"/><text id="name" x="500" y="250" text-anchor="middle" font-family="serif" font-size="100" data-fit="shrink" data-box="box" data-min-size="20" data-overflow="ellipsis">Jane Doe</text><text id="course" x="500" y="250" text-anchor="middle" font-family="serif" font-size="100" data-fit="wrap" data-box="box" data-max-lines="2" data-min-size="20" data-overflow="ellipsis">Course</text></svg>"#;
+
+fn fitting(c: &mut Criterion, renderer: &signet::render::Renderer, dir: &std::path::Path) {
+    let template =
+        Template::prepare("demo", ELLIPSIS.into(), dir.to_owned(), renderer).expect("prepares");
+    let cycle = |text: &str, n: usize| -> String { text.chars().cycle().take(n).collect() };
+    let mixed = "Ada ليلى דוד अनन्या สมชาย 王小明 김민준 Ελένη 🎓 ";
+    let latin = "Maximiliana Wilhelmina Augusta of Hohenzollern ";
+    let cases = [
+        ("ellipsis_500_mixed", "name", cycle(mixed, 500)),
+        ("ellipsis_800_latin", "name", cycle(latin, 800)),
+        ("wrap_1000_mixed", "course", cycle(mixed, 1000)),
+        ("wrap_1000_latin", "course", cycle(latin, 1000)),
+    ];
+    let mut group = c.benchmark_group("fit");
+    group.sample_size(10);
+    for (name, layer, text) in cases {
+        let mods = vec![Modification::text(layer, &text)];
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let applied = template
+                    .apply(&template.plan(black_box(&mods)), renderer)
+                    .expect("fits");
+                assert!(applied.fit[0].ends_with("/ellipsis"), "{:?}", applied.fit);
+                applied
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, stages);

@@ -3,8 +3,11 @@
 //!
 //! The key hashes the template version with the decoded modifications, so
 //! an edited template can never hit an entry of its previous version.
-//! Failures are kept for a short while, so a broken URL hit in a loop costs
-//! one render per interval rather than one per hit.
+//! Failures are kept for a while, so a broken URL hit in a loop costs one
+//! render per interval rather than one per hit; each further failure of
+//! the same key doubles the interval, up to an hour, so a URL whose render
+//! runs to its deadline (or to fitting's bound) cannot take a render slot
+//! again every `failure_ttl`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -50,19 +53,51 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
-/// Per-entry lifetimes: images stay until evicted, failures briefly.
+/// The longest a failure is remembered, however often it repeats (unless
+/// `failure_ttl` itself is longer).
+pub const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Keys whose renders failed in a row, and how many times, for the
+/// backoff. Forgotten after a quiet while, or at the key's next success.
+type Strikes = moka::sync::Cache<Key, u32>;
+
+/// Per-entry lifetimes: images stay until evicted; a failure for
+/// `failure_ttl`, doubled for each failure of the key before it.
 struct Lifetimes {
     failure_ttl: Duration,
+    strikes: Strikes,
+}
+
+impl Lifetimes {
+    fn failure(&self, strikes: u32) -> Duration {
+        let doubled = 2u32.saturating_pow(strikes.saturating_sub(1).min(31));
+        self.failure_ttl
+            .saturating_mul(doubled)
+            .min(MAX_FAILURE_BACKOFF.max(self.failure_ttl))
+    }
 }
 
 impl Expiry<Key, Outcome> for Lifetimes {
-    fn expire_after_create(&self, _: &Key, value: &Outcome, _: Instant) -> Option<Duration> {
+    fn expire_after_create(&self, key: &Key, value: &Outcome, _: Instant) -> Option<Duration> {
         match value {
             Outcome::Image(_) => None,
-            Outcome::Failed(_) => Some(self.failure_ttl),
+            Outcome::Failed(e) if !backs_off(e) => Some(self.failure_ttl),
+            Outcome::Failed(_) => Some(self.failure(self.strikes.get(key).unwrap_or(1))),
         }
     }
 }
+
+/// Whether repeated failures like `error` are remembered for longer. A
+/// render is a function of its key, so a failure repeats — a timeout, a
+/// fitting bound, a refused template — except a missing asset, which an
+/// upload mends without changing the URL.
+fn backs_off(error: &RenderError) -> bool {
+    !matches!(error, RenderError::AssetNotFound(_))
+}
+
+/// Most keys whose failures are counted; beyond it the least recently
+/// failed are forgotten (and start again at `failure_ttl`).
+const MAX_STRIKES: u64 = 100_000;
 
 /// Overhead counted for each entry besides its body.
 const ENTRY_OVERHEAD: usize = 160;
@@ -71,10 +106,22 @@ const ENTRY_OVERHEAD: usize = 160;
 #[derive(Clone)]
 pub struct ImageCache {
     inner: Cache<Key, Outcome>,
+    /// Shared with the expiry, which reads a failing key's count.
+    strikes: Strikes,
 }
 
 impl ImageCache {
     pub fn new(max_bytes: u64, failure_ttl: Duration) -> ImageCache {
+        let strikes = moka::sync::Cache::builder()
+            .max_capacity(MAX_STRIKES)
+            // A count outlives the longest memory of a failure, so the next
+            // failure after it expires still doubles.
+            .time_to_live(MAX_FAILURE_BACKOFF.max(failure_ttl).saturating_mul(2))
+            .build();
+        let lifetimes = Lifetimes {
+            failure_ttl,
+            strikes: strikes.clone(),
+        };
         let inner = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_: &Key, value: &Outcome| {
@@ -84,7 +131,7 @@ impl ImageCache {
                 };
                 u32::try_from(body + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
             })
-            .expire_after(Lifetimes { failure_ttl })
+            .expire_after(lifetimes)
             // Least recently used, not moka's default TinyLFU: its
             // admission can drop an image rendered a moment ago in favour
             // of a storm's one-off ones (an image evicted while nobody
@@ -94,7 +141,7 @@ impl ImageCache {
             // so recency is what predicts the next request.
             .eviction_policy(EvictionPolicy::lru())
             .build();
-        ImageCache { inner }
+        ImageCache { inner, strikes }
     }
 
     /// The cache key of a request.
@@ -145,6 +192,20 @@ impl ImageCache {
         F: Future<Output = Result<Outcome, Busy>> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let strikes = self.strikes.clone();
+        // Counted before the outcome is stored, where the expiry reads it.
+        let render = async move {
+            let outcome = render.await?;
+            match &outcome {
+                Outcome::Image(_) => strikes.invalidate(&key),
+                Outcome::Failed(e) if backs_off(e) => {
+                    let n = strikes.get(&key).unwrap_or(0);
+                    strikes.insert(key, n.saturating_add(1));
+                }
+                Outcome::Failed(_) => {}
+            }
+            Ok(outcome)
+        };
         let task = tokio::spawn(async move { inner.try_get_with(key, render).await });
         match task.await {
             Ok(Ok(outcome)) => Ok(outcome),
@@ -176,6 +237,58 @@ mod tests {
 
     fn key(n: u32) -> Key {
         Sha256::digest(n.to_le_bytes()).into()
+    }
+
+    fn failed() -> Outcome {
+        Outcome::Failed(RenderError::Failed("the render passed its deadline".into()))
+    }
+
+    #[test]
+    fn each_failure_in_a_row_doubles_how_long_it_is_remembered_up_to_the_cap() {
+        let lifetimes = Lifetimes {
+            failure_ttl: Duration::from_secs(10),
+            strikes: moka::sync::Cache::new(10),
+        };
+        let secs: Vec<u64> = [1, 2, 3, 4, 9, 40, u32::MAX]
+            .map(|n| lifetimes.failure(n).as_secs())
+            .into();
+        assert_eq!(secs, [10, 20, 40, 80, 2560, 3600, 3600]);
+        let long = Lifetimes {
+            failure_ttl: Duration::from_secs(7200),
+            strikes: moka::sync::Cache::new(10),
+        };
+        assert_eq!(long.failure(5), Duration::from_secs(7200));
+    }
+
+    #[tokio::test]
+    async fn a_key_failing_again_is_remembered_longer_and_a_success_resets_it() {
+        let cache = ImageCache::new(1 << 20, Duration::from_millis(1));
+        let k = key(1);
+        let ttl = |cache: &ImageCache| {
+            let lifetimes = Lifetimes {
+                failure_ttl: Duration::from_millis(1),
+                strikes: cache.strikes.clone(),
+            };
+            lifetimes.expire_after_create(&k, &failed(), Instant::now())
+        };
+        for (round, want) in [(1, 1), (2, 2), (3, 4)] {
+            cache.inner.invalidate(&k).await;
+            let outcome = cache.get_or_render(k, async { Ok(failed()) }).await;
+            assert!(matches!(outcome, Ok(Outcome::Failed(_))));
+            assert_eq!(cache.strikes.get(&k), Some(round));
+            assert_eq!(ttl(&cache), Some(Duration::from_millis(want)));
+        }
+        cache.inner.invalidate(&k).await;
+        assert!(cache
+            .get_or_render(k, async { Ok(image(10)) })
+            .await
+            .is_ok());
+        assert_eq!(cache.strikes.get(&k), None);
+        // A missing asset is not counted: an upload mends it.
+        let missing = Outcome::Failed(RenderError::AssetNotFound("logo".into()));
+        cache.inner.invalidate(&k).await;
+        assert!(cache.get_or_render(k, async { Ok(missing) }).await.is_ok());
+        assert_eq!(cache.strikes.get(&k), None);
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@ use resvg::tiny_skia::Pixmap;
 
 use crate::bands::{self, Bands};
 use crate::budget::canvas_bytes;
+use crate::deadline;
 use crate::options::RenderOptions;
 use crate::render::{self, RenderError, Rendered, Renderer};
 use crate::request::Format;
@@ -164,7 +165,8 @@ impl Incremental {
     }
 
     /// Renders `applied`, the output of `template.apply(plan)`, to
-    /// `format`: incrementally when it can, whole otherwise.
+    /// `format`: incrementally when it can, whole otherwise. Stops between
+    /// stages once the job's deadline has passed.
     pub fn render(
         &self,
         renderer: &Arc<Renderer>,
@@ -174,6 +176,7 @@ impl Incremental {
         format: Format,
         options: &RenderOptions,
     ) -> Result<(Rendered, Path), RenderError> {
+        deadline::check()?;
         let mut build = None;
         let miss = Miss {
             renderer,
@@ -186,6 +189,9 @@ impl Incremental {
         if let Some(rendered) = self.try_render(&miss, &mut build) {
             return Ok((rendered, Path::Incremental));
         }
+        // An incremental render cut short by the deadline must not start
+        // a whole one.
+        deadline::check()?;
         let rendered = renderer.render(&applied.svg, &applied.images, format, options);
         // Queued after this render, not beside it: on two cores the first
         // response after a start would otherwise wait twice as long.
@@ -234,8 +240,9 @@ impl Incremental {
             .ok()?;
         let mut ws = self.workspace(&key, &base);
         let painted = paint_after(renderer, template, plan, applied, cut, k, &base, &mut ws);
-        if painted.is_none() {
-            // Partly painted: the next user must copy the whole canvas.
+        // Partly painted, or painted but out of time before the rows were
+        // compared: the next user must copy the whole canvas.
+        if painted.is_none() || deadline::check().is_err() {
             ws.base = None;
             self.give_back(ws);
             return None;
@@ -443,6 +450,7 @@ fn paint_after(
         Some(())
     };
     for ((i, edited), (_, tree)) in elements.iter().zip(&base.elements) {
+        deadline::check().ok()?;
         if *edited {
             run.push(*i);
         } else {

@@ -10,13 +10,14 @@
 //! - [`modifications`]: lenient base64, strict JSON, the text rules.
 //! - [`options`]: signed rendering options (size, quality, expiry).
 //! - [`template`]: template files, their versions, splicing text in.
-//! - [`fit`]: fitting text into a box.
+//! - [`fit`]: fitting text into a box, within a bound on the work.
 //! - [`render`]: fonts, safe parsing, the pixel bound, rasterising.
 //! - [`shaping`]: the glyphs a line is drawn with, for checking shaping.
 //! - [`encode`]: PNG encoding (RGB for opaque canvases, chosen level).
 //! - [`bands`]: PNG written as independently compressed bands of rows.
 //! - [`incremental`]: a miss paints and compresses only what it changed.
 //! - [`pool`]: bounded render slots on the blocking pool, with a deadline.
+//! - [`deadline`]: the running job's deadline, checked by the work it bounds.
 //! - [`cache`]: rendered bytes, coalesced misses, remembered failures.
 //! - [`http`]: router, handlers, the one error-to-response mapping, serving.
 //! - [`config`]: defaults, TOML file, `SIGNET_*` overrides.
@@ -29,6 +30,7 @@ pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod encode;
 pub mod explain;
 pub mod fit;

@@ -501,6 +501,7 @@ impl Renderer {
         let mut pixmap = blank(width, height)?;
         paint(&tree, k, &mut pixmap);
         let rastered = Instant::now();
+        crate::deadline::check()?;
         let body = self.encode(&pixmap, format, options)?;
         Ok(Rendered {
             body,

@@ -271,11 +271,14 @@ impl Template {
         }
         let mut at = 0;
         let mut edits = Vec::with_capacity(plan.edits.len());
+        // Fitting's bound is per request, over every fitted layer.
+        let mut budget = fit::Budget::REQUEST;
         for (name, layer, m) in &plan.edits {
             out.push_str(&self.source[at..layer.range.start]);
             at = layer.range.end;
             let start = out.len();
-            self.edit_into(&mut out, name, layer, m, &request, &mut fit)?;
+            let fitting = (&mut fit, &mut budget);
+            self.edit_into(&mut out, name, layer, m, &request, fitting)?;
             edits.push((layer.range.clone(), start..out.len()));
         }
         out.push_str(&self.source[at..]);
@@ -300,7 +303,7 @@ impl Template {
         layer: &Layer,
         m: &Modification,
         request: &Request<'_>,
-        fit: &mut Vec<String>,
+        (fit, budget): (&mut Vec<String>, &mut fit::Budget),
     ) -> Result<(), RenderError> {
         let renderer = request.renderer;
         if m.visible == Some(false) {
@@ -331,8 +334,8 @@ impl Template {
                     Some((spec, font)) => {
                         let measure =
                             |line: &str, size: f32| renderer.measure(font, spec.align, line, size);
-                        let f = fit::fit(spec, text, measure)
-                            .map_err(|_| RenderError::DoesNotFit(name.to_owned()))?;
+                        let f = fit::fit_within(spec, text, budget, measure)
+                            .map_err(|e| fit_error(name, e))?;
                         fit.push(f.report(name));
                         Some((f, spec))
                     }
@@ -692,6 +695,19 @@ fn fit_spec(
         baseline,
     };
     Ok((spec, font))
+}
+
+/// The render error for a layer that could not be fitted.
+fn fit_error(name: &str, error: fit::FitError) -> RenderError {
+    match error {
+        fit::FitError::DoesNotFit | fit::FitError::Unmeasurable => {
+            RenderError::DoesNotFit(name.to_owned())
+        }
+        fit::FitError::TooMuchWork(which) => RenderError::DoesNotFit(format!(
+            "{name} (laying it out takes more measuring than a {which} is allowed)"
+        )),
+        fit::FitError::Expired => crate::deadline::Expired.into(),
+    }
 }
 
 /// Escapes text for element content or a double-quoted attribute.

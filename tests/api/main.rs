@@ -5,6 +5,7 @@ mod caching;
 mod cli;
 mod clients;
 mod errors;
+mod fitting_limits;
 mod guards;
 mod helpers;
 mod images;

@@ -8,6 +8,12 @@
 //! then checks the chosen size with a real measurement, so a template with
 //! letter-spacing still never overflows.
 //!
+//! Line breaks and the ellipsis cut are found by a search that measures a
+//! few candidates of about a line each (`search`), so the work grows with
+//! the box, not with the square of the text; every measurement is counted
+//! against a bound per layer and per request and checks the render's
+//! deadline first (`meter`).
+//!
 //! Declared in the template, on the `<text>` element:
 //!
 //! | attribute | meaning | default |
@@ -21,7 +27,11 @@
 //! | `data-align` | `start`, `middle` or `end` inside the box | the text's `text-anchor` |
 //! | `data-overflow` | `error` (refuse) or `ellipsis` (cut with …) | `error` |
 
-use unicode_segmentation::UnicodeSegmentation;
+mod meter;
+mod search;
+
+pub use meter::Budget;
+use meter::Meter;
 
 /// How a fitted layer behaves, read from its attributes once per template
 /// version.
@@ -109,11 +119,31 @@ pub enum FitError {
     DoesNotFit,
     /// A line could not be measured (the text is not renderable).
     Unmeasurable,
+    /// Laying it out would take more measuring than a `layer` or a
+    /// `request` is allowed (see `Budget`).
+    TooMuchWork(&'static str),
+    /// The render's deadline passed while it was being laid out.
+    Expired,
 }
 
 /// Lays out `text` by `spec`. `measure(line, size)` gives the ink of one
 /// line at a size, or `None` when it has no ink (spaces only).
-pub fn fit<M>(spec: &FitSpec, text: &str, mut measure: M) -> Result<Fitted, FitError>
+pub fn fit<M>(spec: &FitSpec, text: &str, measure: M) -> Result<Fitted, FitError>
+where
+    M: FnMut(&str, f32) -> Option<Ink>,
+{
+    let mut unlimited = Budget::UNLIMITED;
+    fit_within(spec, text, &mut unlimited, measure)
+}
+
+/// `fit`, spending measurements from `request` (and at most a layer's
+/// `Budget::LAYER`), and stopping when the running job's deadline passes.
+pub fn fit_within<M>(
+    spec: &FitSpec,
+    text: &str,
+    request: &mut Budget,
+    measure: M,
+) -> Result<Fitted, FitError>
 where
     M: FnMut(&str, f32) -> Option<Ink>,
 {
@@ -121,30 +151,15 @@ where
     if width <= 0.0 || spec.min_size <= 0.0 {
         return Err(FitError::DoesNotFit);
     }
-    let mut cache: std::collections::HashMap<String, Option<Ink>> = Default::default();
-    // Ink at the template's size, measured once per line; other sizes
-    // scale it.
-    let mut at_base = |line: &str, measure: &mut M| -> Option<Ink> {
-        if let Some(ink) = cache.get(line) {
-            return *ink;
-        }
-        let ink = measure(line, spec.size);
-        cache.insert(line.to_owned(), ink);
-        ink
-    };
-    let k = |size: f32| size / spec.size;
-    let mut estimate = |size: f32, measure: &mut M| {
-        layout(spec, text, size, &mut |line, s| {
-            at_base(line, measure).map(|(l, r)| (l * k(s), r * k(s)))
-        })
-    };
+    let mut meter = Meter::new(measure, spec.size, request);
+    let estimate = |size: f32, meter: &mut Meter<'_, M>| search::layout(spec, text, size, meter);
 
     // Step down until something fits (sizes fall geometrically to the
     // minimum, so this ends), then refine between the last two steps.
     let mut best = None;
     let mut size = spec.size;
     loop {
-        if let Some(lines) = estimate(size, &mut measure) {
+        if let Some(lines) = estimate(size, &mut meter)? {
             best = Some((size, lines));
             break;
         }
@@ -157,7 +172,7 @@ where
         let (mut lo, mut hi) = (found, (found / 0.93).min(spec.size));
         for _ in 0..8 {
             let mid = (lo + hi) / 2.0;
-            match estimate(mid, &mut measure) {
+            match estimate(mid, &mut meter)? {
                 Some(lines) => {
                     lo = mid;
                     best = Some((mid, lines));
@@ -169,14 +184,14 @@ where
     // Confirm with real measurements at the chosen size.
     if let Some((mut size, mut lines)) = best {
         for _ in 0..6 {
-            if lines_fit(spec, &lines, size, &mut measure) {
+            if lines_fit(spec, &lines, size, &mut meter)? {
                 return Ok(place(spec, size, lines, false));
             }
             size *= 0.98;
             if size < spec.min_size {
                 break;
             }
-            match estimate(size, &mut measure) {
+            match estimate(size, &mut meter)? {
                 Some(l) => lines = l,
                 None => break,
             }
@@ -186,7 +201,7 @@ where
         return Err(FitError::DoesNotFit);
     }
     let size = spec.min_size;
-    let lines = cut(spec, text, size, &mut measure)?;
+    let lines = search::cut(spec, text, size, &mut meter)?;
     Ok(place(spec, size, lines, true))
 }
 
@@ -222,108 +237,28 @@ fn inside(spec: &FitSpec, ink: Option<Ink>) -> bool {
 fn tall_enough(spec: &FitSpec, n: usize, size: f32) -> bool {
     match spec.top {
         None => true,
-        Some(top) => spec.baseline - (n - 1) as f32 * spec.line_height * size - size * 0.9 >= top,
+        Some(top) => {
+            spec.baseline - n.saturating_sub(1) as f32 * spec.line_height * size - size * 0.9 >= top
+        }
     }
 }
 
+/// The chosen layout, measured for real: what the renderer will draw.
 fn lines_fit<M: FnMut(&str, f32) -> Option<Ink>>(
     spec: &FitSpec,
     lines: &[String],
     size: f32,
-    measure: &mut M,
-) -> bool {
-    tall_enough(spec, lines.len(), size) && lines.iter().all(|l| inside(spec, measure(l, size)))
-}
-
-/// Breaks `text` into lines at `size`, or `None` when it needs more lines
-/// than allowed or a line is too wide.
-fn layout<M: FnMut(&str, f32) -> Option<Ink>>(
-    spec: &FitSpec,
-    text: &str,
-    size: f32,
-    ink: &mut M,
-) -> Option<Vec<String>> {
-    let mut lines = Vec::new();
-    for paragraph in text.split('\n') {
-        if !spec.wrap {
-            if !inside(spec, ink(paragraph, size)) {
-                return None;
-            }
-            lines.push(paragraph.to_owned());
-        } else {
-            let mut line = String::new();
-            for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
-                let candidate = if line.is_empty() {
-                    word.to_owned()
-                } else {
-                    format!("{line} {word}")
-                };
-                if inside(spec, ink(&candidate, size)) {
-                    line = candidate;
-                } else if line.is_empty() || !inside(spec, ink(word, size)) {
-                    return None;
-                } else {
-                    lines.push(std::mem::replace(&mut line, word.to_owned()));
-                }
-                if lines.len() >= spec.max_lines {
-                    return None;
-                }
-            }
-            lines.push(line);
-        }
-        if lines.len() > spec.max_lines {
-            return None;
+    meter: &mut Meter<'_, M>,
+) -> Result<bool, FitError> {
+    if !tall_enough(spec, lines.len(), size) {
+        return Ok(false);
+    }
+    for line in lines {
+        if !inside(spec, meter.real(line, size)?) {
+            return Ok(false);
         }
     }
-    tall_enough(spec, lines.len(), size).then_some(lines)
-}
-
-/// The lines at `size` with the last allowed one cut to fit with `…`.
-fn cut<M: FnMut(&str, f32) -> Option<Ink>>(
-    spec: &FitSpec,
-    text: &str,
-    size: f32,
-    measure: &mut M,
-) -> Result<Vec<String>, FitError> {
-    let mut lines: Vec<String> = Vec::new();
-    let flat = text.replace('\n', " ");
-    let words: Vec<&str> = if spec.wrap {
-        flat.split(' ').filter(|w| !w.is_empty()).collect()
-    } else {
-        vec![flat.as_str()]
-    };
-    let mut rest = words.as_slice();
-    while lines.len() + 1 < spec.max_lines && !rest.is_empty() {
-        let mut taken = 0;
-        for n in 1..=rest.len() {
-            if inside(spec, measure(&rest[..n].join(" "), size)) {
-                taken = n;
-            } else {
-                break;
-            }
-        }
-        if taken == 0 {
-            break;
-        }
-        lines.push(rest[..taken].join(" "));
-        rest = &rest[taken..];
-    }
-    if !tall_enough(spec, lines.len() + 1, size) {
-        return Err(FitError::DoesNotFit);
-    }
-    let last = rest.join(" ");
-    let graphemes: Vec<&str> = last.graphemes(true).collect();
-    for keep in (0..=graphemes.len()).rev() {
-        let candidate = format!("{}…", graphemes[..keep].concat().trim_end());
-        match measure(&candidate, size) {
-            ink if inside(spec, ink) => {
-                lines.push(candidate);
-                return Ok(lines);
-            }
-            _ => {}
-        }
-    }
-    Err(FitError::Unmeasurable)
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -408,6 +343,36 @@ mod tests {
         let f = fit(&s, "Augusta Ada King Lovelace", fake(Align::Middle)).unwrap();
         assert!(f.size < 20.0);
         assert!(f.first_baseline - f.size * 0.9 >= 20.0);
+    }
+
+    /// Measurements and characters measured to fit `n` characters of
+    /// distinct words.
+    fn cost(spec: &FitSpec, n: usize) -> (usize, usize, Result<Fitted, FitError>) {
+        let words: Vec<String> = (0..n).map(|i| format!("w{i}")).collect();
+        let text: String = words.join(" ").chars().take(n).collect();
+        let (mut calls, mut chars) = (0, 0);
+        let mut inner = fake(Align::Middle);
+        let result = fit(spec, &text, |line: &str, size: f32| {
+            calls += 1;
+            chars += line.chars().count();
+            inner(line, size)
+        });
+        (calls, chars, result)
+    }
+
+    #[test]
+    fn the_measuring_grows_no_faster_than_the_text() {
+        for (wrap, ellipsis) in [(false, true), (true, true), (true, false)] {
+            let spec = spec(wrap, ellipsis);
+            let (calls_100, chars_100, _) = cost(&spec, 100);
+            let (calls_1000, chars_1000, result) = cost(&spec, 1000);
+            assert_eq!(result.is_ok(), ellipsis);
+            let case = format!("wrap {wrap}, ellipsis {ellipsis}: {calls_100} measurements of {chars_100} characters for 100, {calls_1000} of {chars_1000} for 1000");
+            // Ten times the text: about as many measurements, and at most
+            // ten times the characters (the whole text is measured once).
+            assert!(calls_1000 <= 2 * calls_100 + 8, "{case}");
+            assert!(chars_1000 <= 10 * chars_100, "{case}");
+        }
     }
 
     #[test]
