@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, Method};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 
-pub use error::{header_value, AppError};
+pub use error::{escape, header_value, AppError};
 pub use state::AppState;
 
 /// How long open connections get to finish after a shutdown signal.
@@ -55,11 +55,7 @@ pub fn app(state: AppState) -> Router {
 /// A bug in a handler still answers in the protocol's terms.
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, "Render failed\n").into_response();
-    let h = response.headers_mut();
-    h.insert("x-stencil-error", HeaderValue::from_static("Render failed"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    AppError::Panicked.text_response()
 }
 
 /// For load balancers, with the counters operators and tests watch.

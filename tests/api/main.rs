@@ -4,6 +4,7 @@
 mod caching;
 mod cli;
 mod clients;
+mod error_text;
 mod errors;
 mod guards;
 mod helpers;
@@ -16,3 +17,4 @@ mod reference;
 mod reference_client;
 mod rendering;
 mod templates;
+mod wire;
