@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use thiserror::Error;
 
+use super::head::HeadError;
 use super::state::AppState;
 use crate::modifications::ModificationsError;
 use crate::render::RenderError;
@@ -31,6 +32,8 @@ pub const MAX_MESSAGE_BYTES: usize = 512;
 pub enum AppError {
     #[error(transparent)]
     Request(#[from] RequestError),
+    #[error(transparent)]
+    Head(#[from] HeadError),
     #[error("Invalid signature")]
     InvalidSignature,
     #[error("Unknown user")]
@@ -54,10 +57,14 @@ impl AppError {
     /// The status of the spec's error table.
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::Request(RequestError::TooLarge(_)) => StatusCode::URI_TOO_LONG,
+            AppError::Request(RequestError::TooLarge(_))
+            | AppError::Head(HeadError::UriTooLong(_)) => StatusCode::URI_TOO_LONG,
+            AppError::Head(HeadError::TooLarge(_)) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             AppError::Request(RequestError::UnsupportedFormat) => StatusCode::NOT_FOUND,
             AppError::Request(RequestError::Expired) => StatusCode::GONE,
-            AppError::Request(_) | AppError::Modifications(_) => StatusCode::BAD_REQUEST,
+            AppError::Request(_)
+            | AppError::Head(HeadError::Malformed(_))
+            | AppError::Modifications(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidSignature => StatusCode::FORBIDDEN,
             AppError::UnknownUser | AppError::Template(TemplateError::NotFound) => {
                 StatusCode::NOT_FOUND
@@ -157,6 +164,33 @@ impl AppError {
         };
         self.respond(message, png)
     }
+
+    /// The whole HTTP/1.1 response as bytes, for the connection layer,
+    /// which answers heads hyper never parses: the same status, headers
+    /// and text body as [`AppError::text_response`], and a close.
+    pub fn raw_response(&self) -> Vec<u8> {
+        let message = self.message();
+        let status = self.status();
+        let body = format!("{message}\n");
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\n",
+            status.as_str(),
+            status.canonical_reason().unwrap_or("Error")
+        );
+        for (name, value) in self.headers(&message) {
+            // Every value is visible ASCII (built from escaped text).
+            let _ = write!(out, "{name}: {}\r\n", value.to_str().unwrap_or("error"));
+        }
+        let _ = write!(
+            out,
+            "content-type: text/plain; charset=utf-8\r\n\
+             access-control-allow-origin: *\r\n\
+             access-control-expose-headers: x-stencil-error\r\n\
+             connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        out.into_bytes()
+    }
 }
 
 async fn error_image(state: &AppState, message: &str) -> Option<Bytes> {
@@ -234,5 +268,20 @@ mod tests {
             assert!(kept.ends_with('}') || kept.ends_with('x') || kept.ends_with("\\\\"));
         }
         assert_eq!(escape("short"), "short");
+    }
+
+    #[test]
+    fn a_raw_answer_has_the_same_headers_and_body_as_a_mapped_one() {
+        let raw =
+            AppError::from(HeadError::Malformed("a\r\nX-Injected: yes".into())).raw_response();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        assert!(head.contains("\r\nx-stencil-error: Bad request: a\\r\\nX-Injected: yes\r\n"));
+        assert!(head.contains("\r\nx-content-type-options: nosniff\r\n"));
+        assert!(head.contains("\r\ncache-control: no-store\r\n"));
+        assert!(!head.contains("\r\nX-Injected"));
+        assert_eq!(body, "Bad request: a\\r\\nX-Injected: yes\n");
+        assert!(head.ends_with(&format!("\r\ncontent-length: {}", body.len())));
     }
 }

@@ -1,5 +1,110 @@
-//! What an error answer may not contain: the characters that act on a
-//! terminal, a log viewer or a browser.
+//! Raw HTTP/1.1 over a socket, for bytes no client library would send:
+//! write a request (or several, pipelined), read every answer until the
+//! server closes, and split the answers apart; and what an error answer
+//! may not contain.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// One response as it came over the wire.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    /// Header names lower-cased, values as sent (lossy UTF-8).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn error(&self) -> &str {
+        self.header("x-stencil-error").unwrap_or("")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Long enough for any answer of a healthy server on a loaded machine;
+/// reached only when a test is failing.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Sends `request` (then ends the sending side) and returns every answer
+/// read until the server closes. A write the server refuses to read, or a
+/// reset, ends the exchange with what was read so far.
+pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Vec<Answer> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let request = request.to_vec();
+    let writing = tokio::spawn(async move {
+        if writer.write_all(&request).await.is_ok() {
+            let _ = writer.shutdown().await;
+        }
+        writer
+    });
+    let mut bytes = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server neither answered nor closed");
+    drop(writing.await);
+    parse_answers(&bytes)
+}
+
+/// Splits a byte stream of responses (each with a `content-length`, or
+/// the last one running to the end).
+pub fn parse_answers(mut bytes: &[u8]) -> Vec<Answer> {
+    let mut answers = Vec::new();
+    while let Some(end) = find(bytes, b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let rest = &bytes[end + 4..];
+        let bodiless = status < 200 || status == 204 || status == 304;
+        let length = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(if bodiless { 0 } else { rest.len() })
+            .min(rest.len());
+        answers.push(Answer {
+            status,
+            headers,
+            body: rest[..length].to_vec(),
+        });
+        bytes = &rest[length..];
+    }
+    answers
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
 
 /// The characters no error text may carry raw: C0 controls (every one),
 /// DEL, C1 controls, and the bidi controls.
