@@ -1,6 +1,6 @@
 //! The connection's byte stream as hyper sees it: every request head is
-//! checked before hyper parses it, and an error answer of Signet's own is
-//! written when hyper is done.
+//! checked before hyper parses it, writes that make no progress time out,
+//! and an error answer of Signet's own is written when hyper is done.
 //!
 //! Why not let hyper answer bad heads: hyper writes a bare `400`, `414` or
 //! `431` of its own for a head it cannot parse, with none of the headers
@@ -23,7 +23,8 @@
 //! the socket only when it holds no whole head, at most [`READ_CHUNK`]
 //! bytes at a time. So a connection holds one request in progress and one
 //! read of pipelined bytes; the rest waits in the kernel, where TCP flow
-//! control stops the sender.
+//! control stops the sender. A sender that never reads fills the send
+//! buffer instead, and the write timeout closes it.
 
 use std::future::Future;
 use std::io;
@@ -74,6 +75,10 @@ pub struct Guard {
     shut: bool,
     /// Bytes discarded while lingering.
     lingered: usize,
+    /// How long a write may wait for the peer to read.
+    write_timeout: Duration,
+    /// Armed while a write waits; cleared by any progress.
+    stall: Option<Pin<Box<Sleep>>>,
     /// Runs while lingering.
     linger: Option<Pin<Box<Sleep>>>,
     /// Counters shown by `/healthz`.
@@ -81,7 +86,12 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(stream: TcpStream, limits: HeadLimits, stats: Arc<ConnectionStats>) -> Guard {
+    pub fn new(
+        stream: TcpStream,
+        limits: HeadLimits,
+        write_timeout: Duration,
+        stats: Arc<ConnectionStats>,
+    ) -> Guard {
         Guard {
             stream,
             limits,
@@ -93,6 +103,8 @@ impl Guard {
             answer: None,
             shut: false,
             lingered: 0,
+            write_timeout,
+            stall: None,
             linger: None,
             stats,
         }
@@ -126,6 +138,42 @@ impl Guard {
                 self.answer = Some((AppError::from(error).raw_response(), 0));
                 self.ended = true;
                 self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// A write is waiting: arms the timer, or fails once it has run out.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let timeout = self.write_timeout;
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if stall.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        tracing::debug!(?timeout, "the peer read nothing in time; closing");
+        self.stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
+        // A reset frees the unsent bytes at once; a normal close would
+        // leave them queued to a peer that does not read.
+        let _ = self.stream.set_zero_linger();
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the peer read nothing within the write timeout",
+        )))
+    }
+
+    /// Maps a write's outcome: bytes taken disarm the timer, a wait arms it.
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match result {
+            Poll::Pending => self.stalled(cx),
+            Poll::Ready(Ok(0)) => Poll::Ready(Ok(0)),
+            ready => {
+                self.stall = None;
+                ready
             }
         }
     }
@@ -203,7 +251,8 @@ impl AsyncWrite for Guard {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let result = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.wrote(cx, result)
     }
 
     fn poll_write_vectored(
@@ -211,7 +260,8 @@ impl AsyncWrite for Guard {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.wrote(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -219,7 +269,12 @@ impl AsyncWrite for Guard {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        // A flush moves no bytes (a socket has nothing to flush), so it is
+        // no progress either.
+        match Pin::new(&mut self.stream).poll_flush(cx) {
+            Poll::Pending => self.stalled(cx),
+            ready => ready,
+        }
     }
 
     /// hyper is done: the answer to a refused head, then the end of the
@@ -230,7 +285,8 @@ impl AsyncWrite for Guard {
             if at == answer.len() {
                 break;
             }
-            match Pin::new(&mut this.stream).poll_write(cx, &answer[at..]) {
+            let result = Pin::new(&mut this.stream).poll_write(cx, &answer[at..]);
+            match this.wrote(cx, result) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => this.answer = Some((answer, at + n)),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -241,7 +297,10 @@ impl AsyncWrite for Guard {
             }
         }
         if !this.shut {
-            ready!(Pin::new(&mut this.stream).poll_shutdown(cx))?;
+            match Pin::new(&mut this.stream).poll_shutdown(cx) {
+                Poll::Pending => return this.stalled(cx),
+                Poll::Ready(result) => result?,
+            }
             this.shut = true;
         }
         this.poll_linger(cx).map(Ok)

@@ -2,7 +2,7 @@
 //! shutdown. Only this module knows status codes and headers.
 //!
 //! Layout: `server` accepts and runs connections; `guard` stands between
-//! each socket and hyper (checked heads); `head` holds the
+//! each socket and hyper (checked heads, write timeout); `head` holds the
 //! rules a head is checked by; `image` is the handler; `error` turns every
 //! failure, from any of them, into a response.
 
@@ -81,6 +81,9 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "base_entries": bases,
         "base_bytes": base_bytes,
         "font_faces": state.renderer.font_faces(),
+        "connections_open": state.connections.open.load(Ordering::SeqCst),
+        "connections_accepted": state.connections.accepted.load(Ordering::SeqCst),
+        "write_timeouts": state.connections.write_timeouts.load(Ordering::SeqCst),
         "heads_refused": state.connections.heads_refused.load(Ordering::SeqCst),
     }))
 }

@@ -1,7 +1,7 @@
 //! The one shared state every handler receives: cheap to clone, built once.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +44,13 @@ pub struct AppState {
 /// Counters of the connection loop, shown by `/healthz`.
 #[derive(Debug, Default)]
 pub struct ConnectionStats {
+    /// Connections accepted and not yet closed.
+    pub open: AtomicUsize,
+    /// Connections accepted since the start.
+    pub accepted: AtomicU64,
+    /// Connections closed because the peer read nothing for the write
+    /// timeout.
+    pub write_timeouts: AtomicU64,
     /// Request heads refused before hyper parsed them.
     pub heads_refused: AtomicU64,
 }

@@ -4,6 +4,7 @@
 mod caching;
 mod cli;
 mod clients;
+mod connections;
 mod error_layers;
 mod error_text;
 mod errors;

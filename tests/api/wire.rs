@@ -1,7 +1,6 @@
 //! Raw HTTP/1.1 over a socket, for bytes no client library would send:
 //! write a request (or several, pipelined), read every answer until the
-//! server closes, and split the answers apart; and what an error answer
-//! may not contain.
+//! server closes, and split the answers apart.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -121,4 +120,37 @@ pub fn forbidden_in(text: &str) -> Option<char> {
         .unwrap_or(text)
         .chars()
         .find(|&c| is_forbidden(c))
+}
+
+/// Writes `request` on a kept-alive `stream` and reads one answer.
+pub async fn ask(stream: &mut TcpStream, request: &str) -> Answer {
+    stream.write_all(request.as_bytes()).await.expect("write");
+    read_answer(stream).await
+}
+
+/// Reads exactly one answer (its head and `content-length` body).
+pub async fn read_answer(stream: &mut TcpStream) -> Answer {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(end) = find(&bytes, b"\r\n\r\n") {
+                let answer = &parse_answers(&bytes)[0];
+                let length = answer
+                    .header("content-length")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if bytes.len() >= end + 4 + length {
+                    return;
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer");
+    parse_answers(&bytes).into_iter().next().expect("an answer")
 }
