@@ -179,7 +179,13 @@ const ENV_KEYS: &[&str] = &[
 ];
 
 /// Environment variables with the prefix that are not config keys.
-const ENV_OTHER: &[&str] = &["SIGNET_LOG", "SIGNET_CONFIG"];
+/// (`SIGNET_FUZZ_*` steer the fuzz test, which may run beside the CLI's.)
+const ENV_OTHER: &[&str] = &[
+    "SIGNET_LOG",
+    "SIGNET_CONFIG",
+    "SIGNET_FUZZ_SECS",
+    "SIGNET_FUZZ_SEED",
+];
 
 impl Config {
     /// Loads `path`, or the demo configuration when `path` is `None`, then

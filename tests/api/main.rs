@@ -8,6 +8,8 @@ mod connections;
 mod error_layers;
 mod error_text;
 mod errors;
+mod fuzz;
+mod fuzz_cases;
 mod guards;
 mod helpers;
 mod images;
