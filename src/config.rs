@@ -88,6 +88,12 @@ pub struct Config {
     pub failure_ttl_ms: u64,
     /// Time a client has to send its request headers.
     pub header_read_timeout_ms: u64,
+    /// Time a response may wait for the client to read any of it before
+    /// the connection is closed.
+    pub write_timeout_ms: u64,
+    /// Connections served at once; past it the server stops accepting
+    /// until one closes.
+    pub max_connections: usize,
     /// `Cache-Control` of successful image responses.
     pub cache_control: String,
     /// Set by the loader, never by the file: true when no config was given.
@@ -134,6 +140,8 @@ impl Default for Config {
             render_timeout_ms: 10_000,
             failure_ttl_ms: 10_000,
             header_read_timeout_ms: 10_000,
+            write_timeout_ms: 30_000,
+            max_connections: 1024,
             cache_control: "public, max-age=86400, stale-while-revalidate=604800".into(),
             demo: false,
         }
@@ -203,11 +211,19 @@ const ENV_KEYS: &[&str] = &[
     "render_timeout_ms",
     "failure_ttl_ms",
     "header_read_timeout_ms",
+    "write_timeout_ms",
+    "max_connections",
     "cache_control",
 ];
 
 /// Environment variables with the prefix that are not config keys.
-const ENV_OTHER: &[&str] = &["SIGNET_LOG", "SIGNET_CONFIG"];
+/// (`SIGNET_FUZZ_*` steer the fuzz test, which may run beside the CLI's.)
+const ENV_OTHER: &[&str] = &[
+    "SIGNET_LOG",
+    "SIGNET_CONFIG",
+    "SIGNET_FUZZ_SECS",
+    "SIGNET_FUZZ_SEED",
+];
 
 impl Config {
     /// Loads `path`, or the demo configuration when `path` is `None`, then

@@ -1,32 +1,32 @@
 //! HTTP: the router, the connection loop with its timeouts, and graceful
 //! shutdown. Only this module knows status codes and headers.
+//!
+//! Layout: `server` accepts and runs connections; `guard` stands between
+//! each socket and hyper (checked heads, write timeout); `head` holds the
+//! rules a head is checked by; `image` is the handler; `error` turns every
+//! failure, from any of them, into a response.
 
 mod error;
-mod first_line;
+mod guard;
+mod head;
 mod image;
+mod server;
 mod state;
 
-use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, Method};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 
-pub use error::{header_value, AppError};
-pub use state::AppState;
-
-/// How long open connections get to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub use error::{escape, header_value, AppError};
+pub use head::HeadError;
+pub use server::serve;
+pub use state::{AppState, ConnectionStats};
 
 /// The routes: `/healthz`, and images on every other path.
 pub fn app(state: AppState) -> Router {
@@ -45,7 +45,9 @@ pub fn app(state: AppState) -> Router {
             "server-timing".parse().expect("valid header name"),
         ]);
     Router::new()
-        .route("/healthz", get(health))
+        // A method the route does not take gets the mapped 405, not
+        // axum's bare one.
+        .route("/healthz", get(health).fallback(method_not_allowed))
         .fallback(image::image)
         .with_state(state)
         .layer(CatchPanicLayer::custom(panicked))
@@ -55,11 +57,13 @@ pub fn app(state: AppState) -> Router {
 /// A bug in a handler still answers in the protocol's terms.
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, "Render failed\n").into_response();
-    let h = response.headers_mut();
-    h.insert("x-stencil-error", HeaderValue::from_static("Render failed"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    AppError::Panicked.text_response()
+}
+
+async fn method_not_allowed(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    AppError::MethodNotAllowed
+        .into_response_for(&state, &headers)
+        .await
 }
 
 /// For load balancers, with the counters operators and tests watch.
@@ -67,6 +71,7 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     let stats = state.pool.stats();
     let (entries, bytes) = state.cache.usage();
     let (bases, base_bytes) = state.incremental.usage();
+    let (memory_leased, memory_budget) = state.renderer.memory();
     Json(serde_json::json!({
         "status": "ok",
         "renders_running": stats.running.load(Ordering::SeqCst),
@@ -76,69 +81,14 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "cache_bytes": bytes,
         "base_entries": bases,
         "base_bytes": base_bytes,
+        "render_memory_leased": memory_leased,
+        "render_memory_bytes": memory_budget,
         "font_faces": state.renderer.font_faces(),
+        "connections_open": state.connections.open.load(Ordering::SeqCst),
+        "connections_accepted": state.connections.accepted.load(Ordering::SeqCst),
+        "write_timeouts": state.connections.write_timeouts.load(Ordering::SeqCst),
+        "heads_refused": state.connections.heads_refused.load(Ordering::SeqCst),
     }))
-}
-
-/// Serves `listener` until `shutdown` resolves, then lets open connections
-/// finish for a bounded time.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<()> {
-    let header_timeout = Duration::from_millis(state.config.header_read_timeout_ms);
-    let max_url_bytes = state.config.max_url_bytes;
-    let app = app(state);
-    let graceful = GracefulShutdown::new();
-    // axum::serve sets no header-read timeout; hyper's builder with a
-    // timer does, so a client that trickles its headers is cut off.
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    // The read buffer bounds a request's head: room for the longest
-    // accepted URL plus ordinary headers, not hyper's default of ~400 KiB.
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .max_buf_size((max_url_bytes + 32 * 1024).max(64 * 1024));
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    let service = TowerToHyperService::new(app.clone());
-                    let builder = builder.clone();
-                    let watcher = graceful.watcher();
-                    tokio::spawn(async move {
-                        let io = match first_line::check(stream, max_url_bytes, header_timeout).await {
-                            first_line::FirstLine::Serve(io) => io,
-                            first_line::FirstLine::Done => return,
-                        };
-                        let connection = builder.serve_connection(TokioIo::new(io), service);
-                        if let Err(e) = watcher.watch(connection).await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-                Err(e) => {
-                    // Out of file descriptors, most likely: back off rather
-                    // than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    tracing::info!("shutting down: waiting for open connections");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
-    }
-    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,6 +1,7 @@
 //! The one shared state every handler receives: cheap to clone, built once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +37,22 @@ pub struct AppState {
     pub pool: Arc<RenderPool>,
     /// Error pictures by kind of error, each rendered once.
     pub error_images: moka::future::Cache<String, Bytes>,
+    /// What the connection loop counts.
+    pub connections: Arc<ConnectionStats>,
+}
+
+/// Counters of the connection loop, shown by `/healthz`.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    /// Connections accepted and not yet closed.
+    pub open: AtomicUsize,
+    /// Connections accepted since the start.
+    pub accepted: AtomicU64,
+    /// Connections closed because the peer read nothing for the write
+    /// timeout.
+    pub write_timeouts: AtomicU64,
+    /// Request heads refused before hyper parsed them.
+    pub heads_refused: AtomicU64,
 }
 
 impl AppState {
@@ -70,6 +87,7 @@ impl AppState {
                 Duration::from_millis(config.failure_ttl_ms),
             ),
             error_images: moka::future::Cache::new(256),
+            connections: Arc::default(),
             incremental: Arc::new(Incremental::new(config.base_cache_max_bytes)),
             users: Arc::new(users),
             templates,

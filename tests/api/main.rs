@@ -4,8 +4,13 @@
 mod caching;
 mod cli;
 mod clients;
+mod connections;
+mod error_layers;
+mod error_text;
 mod errors;
 mod fitting_limits;
+mod fuzz;
+mod fuzz_cases;
 mod guards;
 mod helpers;
 mod images;
@@ -21,3 +26,4 @@ mod shaping;
 mod shaping_cases;
 mod shaping_fit;
 mod templates;
+mod wire;
