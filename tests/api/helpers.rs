@@ -169,6 +169,23 @@ pub fn require_file(path: &str, package: &str) {
     );
 }
 
+/// Fails with what to install when one of the configuration's installed
+/// fonts is missing: the server would start without it and refuse CJK,
+/// emoji and the names of the scripts `fonts/` does not ship.
+pub fn require_extra_fonts(config: &Config) {
+    for font in &config.extra_fonts {
+        let path = font.to_string_lossy();
+        let package = if path.contains("Emoji") {
+            "fonts-noto-color-emoji"
+        } else if path.contains("CJK") {
+            "fonts-noto-cjk"
+        } else {
+            "fonts-noto-core"
+        };
+        require_file(&path, package);
+    }
+}
+
 /// Fails with what to install when a program the tests run is missing.
 pub fn require_program(program: &str, package: &str) {
     let found = std::env::var_os("PATH")
@@ -220,19 +237,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     .unwrap();
 
     let mut config = Config::for_dirs(templates.path().to_owned(), repo().join("fonts"));
-    // The server would start without them and refuse CJK, emoji and the
-    // names of the scripts fonts/ does not ship.
-    for font in &config.extra_fonts {
-        let path = font.to_string_lossy();
-        let package = if path.contains("Emoji") {
-            "fonts-noto-color-emoji"
-        } else if path.contains("CJK") {
-            "fonts-noto-cjk"
-        } else {
-            "fonts-noto-core"
-        };
-        require_file(&path, package);
-    }
+    require_extra_fonts(&config);
     config.users = vec![
         UserConfig {
             id: USER.into(),

@@ -36,17 +36,7 @@ pub fn renderer() -> &'static Renderer {
     static RENDERER: OnceLock<Renderer> = OnceLock::new();
     RENDERER.get_or_init(|| {
         let config = signet::config::Config::default();
-        for font in &config.extra_fonts {
-            let path = font.to_string_lossy();
-            let package = if path.contains("Emoji") {
-                "fonts-noto-color-emoji"
-            } else if path.contains("CJK") {
-                "fonts-noto-cjk"
-            } else {
-                "fonts-noto-core"
-            };
-            require_file(&path, package);
-        }
+        require_extra_fonts(&config);
         let limits = RenderLimits {
             max_nodes: 10_000,
             ..config.render_limits()
