@@ -18,9 +18,11 @@ pub fn payload(user: &str, base: &str, modifications: &str) -> String {
 /// The signed text of a URL with rendering options, as signers write it
 /// since options had a version marker: `signet2`, the user id, the
 /// template id, the modifications and the options sorted by name as
-/// `name=value` joined by `&`, one per line. No part can hold a line feed
-/// (ids, base64 and option values are confined by their grammars), so the
-/// text splits one way only, and no option-free payload starts like it.
+/// `name=value` joined by `&`, one per line. No part of a URL that is
+/// served can hold a line feed (ids are refused before the signature,
+/// modifications by the base64 decoder and option values by their grammar
+/// after it), so the text splits one way only, and no option-free payload
+/// starts like it.
 pub fn payload_v2(
     user: &str,
     base: &str,
@@ -83,7 +85,8 @@ fn joined(options: &[(&str, String)]) -> String {
 /// as padding at the end.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unsigned {
-    /// A character no base64 alphabet has: nothing a signer writes.
+    /// A character no base64 alphabet has; the decoder refuses it after
+    /// the signature holds.
     NotBase64,
     /// An `=` before the padding: the shape of a URL's options moved into
     /// its modifications to drop them from the signed payload.
