@@ -63,6 +63,8 @@ for round in $(seq "$ROUNDS"); do
   wait "${reqs[@]}"
   for i in $(seq "$CONCURRENT"); do statuses+=("$(cat /tmp/signet-memory.$round.$i)"); done
 done
+# Renders whose clients gave up still run to their end: wait for them.
+for _ in $(seq 600); do [ "$(health renders_running)" = 0 ] && break; sleep 0.1; done
 peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 now_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 slots=$(nproc)

@@ -10,6 +10,12 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::deadline;
+
+/// Longest a waiting lease sleeps before it looks whether its job was
+/// cancelled (a cancel does not wake the condition variable).
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
 /// The budget: bytes in use under a bound.
 #[derive(Debug)]
 pub struct Budget {
@@ -46,8 +52,10 @@ impl Budget {
         })
     }
 
-    /// Waits until `bytes` fit beside the leases held, at most the
-    /// budget's wait.
+    /// Waits until `bytes` fit beside the leases held: at most the
+    /// budget's wait, and inside a render job at most nine tenths of the
+    /// time it has left, so that a job that gets no memory answers busy
+    /// before its deadline answers for it.
     pub fn take(self: &Arc<Self>, bytes: u64) -> Result<Lease, Refused> {
         if bytes > self.limit {
             return Err(Refused::TooLarge {
@@ -55,16 +63,19 @@ impl Budget {
                 limit: self.limit,
             });
         }
-        let until = Instant::now() + self.wait;
+        let wait = deadline::remaining().map_or(self.wait, |left| self.wait.min(left * 9 / 10));
+        let until = Instant::now() + wait;
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         while *used + bytes > self.limit {
             let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || deadline::check().is_err() {
                 return Err(Refused::TimedOut);
             }
+            // Woken by every lease given back; the slice bounds how late a
+            // cancelled job notices.
             used = self
                 .freed
-                .wait_timeout(used, left)
+                .wait_timeout(used, left.min(CANCEL_CHECK))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -120,6 +131,15 @@ mod tests {
                 limit: 100
             }
         );
+    }
+
+    #[test]
+    fn a_job_waits_for_memory_no_longer_than_its_deadline_allows() {
+        let budget = Budget::new(100, Duration::from_secs(3600));
+        let _held = budget.take(100).unwrap();
+        let soon = deadline::Deadline::new(Instant::now() + Duration::from_millis(50));
+        let waited = deadline::within(soon, || budget.take(10).map(|_| ()));
+        assert_eq!(waited, Err(Refused::TimedOut));
     }
 
     #[test]

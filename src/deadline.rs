@@ -14,7 +14,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::render::RenderError;
 
@@ -79,6 +79,19 @@ pub fn within<T>(deadline: Arc<Deadline>, job: impl FnOnce() -> T) -> T {
     job()
 }
 
+/// The time the running job has left; `None` outside a job.
+pub fn remaining() -> Option<Duration> {
+    CURRENT.with(|c| {
+        c.borrow().as_ref().map(|d| {
+            if d.cancelled.load(Ordering::SeqCst) {
+                Duration::ZERO
+            } else {
+                d.at.saturating_duration_since(Instant::now())
+            }
+        })
+    })
+}
+
 /// `Err` once the running job's deadline has passed; `Ok` outside a job.
 pub fn check() -> Result<(), Expired> {
     let passed = CURRENT.with(|c| c.borrow().as_ref().is_some_and(|d| d.passed()));
@@ -92,7 +105,6 @@ pub fn check() -> Result<(), Expired> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn outside_a_job_every_check_passes() {

@@ -44,6 +44,10 @@ pub enum RenderError {
     /// A `src` naming no file in the user's `assets/` folder.
     #[error("Asset not found: {0}")]
     AssetNotFound(String),
+    /// No render memory came free in time: the server's load, not the
+    /// request's fault, so it is answered as busy and never remembered.
+    #[error("Server busy")]
+    Busy,
     /// An image given in a modification that does not decode or is too
     /// large for its layer; the message names the layer.
     #[error("Image rejected: {0}")]
@@ -341,9 +345,7 @@ impl Renderer {
             Refused::TooLarge { need, limit } => RenderError::TooLarge(format!(
                 "the render needs about {need} bytes of memory (render_memory_bytes is {limit})"
             )),
-            Refused::TimedOut => {
-                RenderError::Failed("no render memory came free before the deadline".into())
-            }
+            Refused::TimedOut => RenderError::Busy,
         })
     }
 

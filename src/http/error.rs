@@ -81,7 +81,7 @@ impl AppError {
             AppError::Render(RenderError::Failed(_)) | AppError::Panicked => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Busy | AppError::Render(RenderError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -109,7 +109,9 @@ impl AppError {
             (header::VARY, HeaderValue::from_static("Accept")),
         ];
         match self {
-            AppError::Busy => headers.push((header::RETRY_AFTER, HeaderValue::from_static("1"))),
+            AppError::Busy | AppError::Render(RenderError::Busy) => {
+                headers.push((header::RETRY_AFTER, HeaderValue::from_static("1")))
+            }
             AppError::MethodNotAllowed => {
                 headers.push((header::ALLOW, HeaderValue::from_static("GET, HEAD")));
             }

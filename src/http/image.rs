@@ -227,8 +227,9 @@ async fn render(
     let failed = |why: &str| Ok(Outcome::Failed(RenderError::Failed(why.into())));
     match state.pool.run(job).await {
         Ok(Ok(image)) => Ok(Outcome::Image(Arc::new(image))),
+        // Load, not the URL's fault: answered busy, never remembered.
+        Ok(Err(RenderError::Busy)) | Err(PoolError::Busy) => Err(Busy),
         Ok(Err(error)) => Ok(Outcome::Failed(error)),
-        Err(PoolError::Busy) => Err(Busy),
         Err(PoolError::Panicked) => failed("the render panicked"),
         Err(PoolError::TimedOut) => failed("the render passed its deadline"),
     }
