@@ -11,32 +11,32 @@ use crate::deadline;
 
 /// Measurements, and characters measured, still allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Budget {
+pub struct Allowance {
     measurements: u32,
     chars: u64,
 }
 
-impl Budget {
+impl Allowance {
     /// One fitted layer. A measurement costs a fixed amount (parsing and
     /// laying out a one-line document, 1–3 ms) plus shaping its
     /// characters. A layer of `max_text_chars` (1000) characters needs
     /// 20–170 measurements and 2,000–14,000 characters, wrapped on up to
     /// 20 lines, mixed scripts included; this leaves more than twice that,
     /// and bounds a layer to about half a second of measuring.
-    pub const LAYER: Budget = Budget {
+    pub const LAYER: Allowance = Allowance {
         measurements: 400,
         chars: 100_000,
     };
 
     /// One request, over all its fitted layers: about 1–2 s of measuring
     /// on one core at most, well inside the default render deadline.
-    pub const REQUEST: Budget = Budget {
+    pub const REQUEST: Allowance = Allowance {
         measurements: 1_000,
         chars: 250_000,
     };
 
     /// No bound, for callers outside a request (tests, tools).
-    pub const UNLIMITED: Budget = Budget {
+    pub const UNLIMITED: Allowance = Allowance {
         measurements: u32::MAX,
         chars: u64::MAX,
     };
@@ -59,17 +59,17 @@ pub(super) struct Meter<'a, M> {
     /// The template's font size: where cached measurements are taken.
     base: f32,
     at_base: HashMap<String, Option<Ink>>,
-    layer: Budget,
-    request: &'a mut Budget,
+    layer: Allowance,
+    request: &'a mut Allowance,
 }
 
 impl<'a, M: FnMut(&str, f32) -> Option<Ink>> Meter<'a, M> {
-    pub(super) fn new(measure: M, base: f32, request: &'a mut Budget) -> Self {
+    pub(super) fn new(measure: M, base: f32, request: &'a mut Allowance) -> Self {
         Meter {
             measure,
             base,
             at_base: HashMap::new(),
-            layer: Budget::LAYER,
+            layer: Allowance::LAYER,
             request,
         }
     }
@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn lines_measured_at_the_template_size_are_measured_once() {
-        let mut request = Budget::UNLIMITED;
+        let mut request = Allowance::UNLIMITED;
         let mut calls = 0;
         let mut meter = Meter::new(
             |l: &str, s: f32| {
@@ -145,14 +145,14 @@ mod tests {
 
     #[test]
     fn a_layer_and_a_request_each_have_a_bound() {
-        let mut request = Budget::UNLIMITED;
+        let mut request = Allowance::UNLIMITED;
         let mut meter = Meter::new(fake, 20.0, &mut request);
-        for _ in 0..Budget::LAYER.measurements {
+        for _ in 0..Allowance::LAYER.measurements {
             assert!(meter.real("a", 20.0).is_ok());
         }
         assert_eq!(meter.real("a", 20.0), Err(FitError::TooMuchWork("layer")));
 
-        let mut request = Budget {
+        let mut request = Allowance {
             measurements: 3,
             chars: 1000,
         };
@@ -163,7 +163,7 @@ mod tests {
         let mut meter = Meter::new(fake, 20.0, &mut request);
         assert!(meter.real("a", 20.0).is_ok());
         assert_eq!(meter.real("a", 20.0), Err(FitError::TooMuchWork("request")));
-        let mut huge = Budget::UNLIMITED;
+        let mut huge = Allowance::UNLIMITED;
         let mut meter = Meter::new(fake, 20.0, &mut huge);
         assert_eq!(
             meter.real(&"a".repeat(150_000), 20.0),
@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn a_passed_deadline_stops_measuring() {
         let past = crate::deadline::Deadline::new(std::time::Instant::now());
-        let mut request = Budget::UNLIMITED;
+        let mut request = Allowance::UNLIMITED;
         let result = crate::deadline::within(past, || {
             Meter::new(fake, 20.0, &mut request).real("a", 20.0)
         });

@@ -30,7 +30,7 @@
 mod meter;
 mod search;
 
-pub use meter::Budget;
+pub use meter::Allowance;
 use meter::Meter;
 
 /// How a fitted layer behaves, read from its attributes once per template
@@ -120,7 +120,7 @@ pub enum FitError {
     /// A line could not be measured (the text is not renderable).
     Unmeasurable,
     /// Laying it out would take more measuring than a `layer` or a
-    /// `request` is allowed (see `Budget`).
+    /// `request` is allowed (see `Allowance`).
     TooMuchWork(&'static str),
     /// The render's deadline passed while it was being laid out.
     Expired,
@@ -132,16 +132,16 @@ pub fn fit<M>(spec: &FitSpec, text: &str, measure: M) -> Result<Fitted, FitError
 where
     M: FnMut(&str, f32) -> Option<Ink>,
 {
-    let mut unlimited = Budget::UNLIMITED;
+    let mut unlimited = Allowance::UNLIMITED;
     fit_within(spec, text, &mut unlimited, measure)
 }
 
 /// `fit`, spending measurements from `request` (and at most a layer's
-/// `Budget::LAYER`), and stopping when the running job's deadline passes.
+/// `Allowance::LAYER`), and stopping when the running job's deadline passes.
 pub fn fit_within<M>(
     spec: &FitSpec,
     text: &str,
-    request: &mut Budget,
+    request: &mut Allowance,
     measure: M,
 ) -> Result<Fitted, FitError>
 where

@@ -272,7 +272,7 @@ impl Template {
         let mut at = 0;
         let mut edits = Vec::with_capacity(plan.edits.len());
         // Fitting's bound is per request, over every fitted layer.
-        let mut budget = fit::Budget::REQUEST;
+        let mut budget = fit::Allowance::REQUEST;
         for (name, layer, m) in &plan.edits {
             out.push_str(&self.source[at..layer.range.start]);
             at = layer.range.end;
@@ -303,7 +303,7 @@ impl Template {
         layer: &Layer,
         m: &Modification,
         request: &Request<'_>,
-        (fit, budget): (&mut Vec<String>, &mut fit::Budget),
+        (fit, budget): (&mut Vec<String>, &mut fit::Allowance),
     ) -> Result<(), RenderError> {
         let renderer = request.renderer;
         if m.visible == Some(false) {
