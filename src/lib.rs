@@ -11,7 +11,11 @@
 //! - [`options`]: signed rendering options (size, quality, expiry).
 //! - [`template`]: template files, their versions, splicing text in.
 //! - [`fit`]: fitting text into a box, within a bound on the work.
-//! - [`render`]: fonts, safe parsing, the pixel bound, rasterising.
+//! - [`render`]: safe parsing, the pixel bound, rasterising, the PDF.
+//! - [`fonts`]: loading fonts, their coverage, the fallback order.
+//! - [`images`]: every raster image drawn: read, strictly decoded, digested.
+//! - [`budget`]: the one memory budget of renders, builds and decodes.
+//! - [`secret`]: signing secrets that never show in debug output.
 //! - [`shaping`]: the glyphs a line is drawn with, for checking shaping.
 //! - [`encode`]: PNG encoding (RGB for opaque canvases, chosen level).
 //! - [`bands`]: PNG written as independently compressed bands of rows.
@@ -34,6 +38,7 @@ pub mod deadline;
 pub mod encode;
 pub mod explain;
 pub mod fit;
+pub mod fonts;
 pub mod http;
 pub mod images;
 pub mod incremental;
