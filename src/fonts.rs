@@ -86,6 +86,21 @@ pub fn load(
     let mut fallback: Vec<fontdb::ID> =
         db.faces().filter(|f| !f.monospaced).map(|f| f.id).collect();
     fallback.extend(db.faces().filter(|f| f.monospaced).map(|f| f.id));
+    let ids: Vec<fontdb::ID> = db.faces().map(|f| f.id).collect();
+    for id in ids {
+        // SAFETY: fontdb maps a font file on every access to a face loaded
+        // from a path (its `memmap` feature); this keeps one mapping per
+        // file for the process's life instead of opening and mapping the
+        // file again for each shaping, fallback lookup and coverage query,
+        // which cost about a millisecond each. The hazard is the same as
+        // before, a mapped file changed in place by another process: font
+        // files are read-only package or project files, and packages
+        // replace theirs by rename, which leaves this mapping of the old
+        // file whole.
+        unsafe {
+            db.make_shared_face_data(id);
+        }
+    }
     Ok((db, default_family, fallback))
 }
 
