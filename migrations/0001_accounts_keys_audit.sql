@@ -1,5 +1,5 @@
 -- The registry's first tables. One file serves SQLite and PostgreSQL:
--- only types both read alike (TEXT, BIGINT), times as Unix milliseconds,
+-- only types both read alike (TEXT, BIGINT), times as Unix microseconds (so events of one millisecond still order),
 -- flags as 0/1, so the queries above them are written once.
 --
 -- Tables still to come, designed beside these: certificates (keyed by

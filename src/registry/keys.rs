@@ -5,13 +5,13 @@
 use super::error::RegistryError;
 use super::ids::{self, Environment};
 use super::scope::Scopes;
-use super::store::{now_ms, KeyRecord, NewAuditEvent, NewKey};
+use super::store::{now_us, KeyRecord, NewAuditEvent, NewKey};
 use super::Registry;
 
 /// Longest description a key may have, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 /// How stale `last_used_at` may get before a request rewrites it.
-const LAST_USED_PRECISION_MS: i64 = 60_000;
+const LAST_USED_PRECISION_US: i64 = 60_000_000;
 
 /// Who does something, for the audit log.
 #[derive(Debug, Clone, Default)]
@@ -85,7 +85,7 @@ impl Registry {
         }
         let id = ids::new_id("key_")?;
         let secret = ids::new_secret(environment)?;
-        let now = now_ms();
+        let now = now_us();
         let mut tx = self.store.begin().await?;
         let new = NewKey {
             id: &id,
@@ -143,7 +143,7 @@ impl Registry {
                 return Err(not_found());
             }
         }
-        let now = now_ms();
+        let now = now_us();
         if self.store.revoke_key(&mut *tx, id, now).await? {
             let event = NewAuditEvent {
                 account_id: Some(key.account_id.clone()),
@@ -182,13 +182,13 @@ impl Registry {
         if key.revoked_at.is_some() {
             return Err(AuthError::Revoked(Box::new(key)));
         }
-        let now = now_ms();
+        let now = now_us();
         if key
             .last_used_at
-            .is_none_or(|t| t < now - LAST_USED_PRECISION_MS)
+            .is_none_or(|t| t < now - LAST_USED_PRECISION_US)
         {
             self.store
-                .touch_key(&key.id, now, now - LAST_USED_PRECISION_MS)
+                .touch_key(&key.id, now, now - LAST_USED_PRECISION_US)
                 .await?;
         }
         Ok(key)

@@ -76,9 +76,9 @@ impl Registry {
     }
 }
 
-/// RFC 3339 in UTC with a `Z`, to the second, of Unix milliseconds.
-pub fn rfc3339(ms: i64) -> String {
+/// RFC 3339 in UTC with a `Z`, to the second, of Unix microseconds.
+pub fn rfc3339(us: i64) -> String {
     let at =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(u64::try_from(us).unwrap_or(0));
     humantime::format_rfc3339_seconds(at).to_string()
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use crate::registry::keys::{audit_by, Actor, AuthError};
-use crate::registry::store::{now_ms, KeyRecord, NewAuditEvent, Window};
+use crate::registry::store::{now_us, KeyRecord, NewAuditEvent, Window};
 use crate::registry::Registry;
 
 /// Longest client-given request id echoed back.
@@ -90,7 +90,7 @@ pub async fn request_context(
         headers.insert("x-ratelimit-remaining", number(limit - counted.count));
         headers.insert(
             "x-ratelimit-reset",
-            number(counted.resets_at.div_euclid(1000)),
+            number(counted.resets_at.div_euclid(1_000_000)),
         );
     }
     tracing::info!(
@@ -123,7 +123,7 @@ async fn admit(
             }));
         }
     };
-    let window = registry.store.hit(&key.id, now_ms()).await?;
+    let window = registry.store.hit(&key.id, now_us()).await?;
     Ok((key, window))
 }
 
@@ -166,7 +166,7 @@ async fn audit_failure(registry: &Registry, failure: &AuthError, request_id: &st
 }
 
 fn rate_limited(window: Window) -> Response {
-    let wait = ((window.resets_at - now_ms()).max(0) + 999) / 1000;
+    let wait = ((window.resets_at - now_us()).max(0) + 999_999) / 1_000_000;
     let wait = wait.max(1);
     let mut response = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,

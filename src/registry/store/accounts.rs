@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{flag, now_ms, Store};
+use super::{flag, now_us, Store};
 use crate::registry::account::Account;
 use crate::registry::error::RegistryError;
 
@@ -12,7 +12,7 @@ impl Store {
     /// configured stay (their certificates must remain checkable).
     pub async fn upsert_accounts(&self, accounts: &[Account]) -> Result<(), RegistryError> {
         let mut tx = self.begin().await?;
-        let now = now_ms();
+        let now = now_us();
         for account in accounts {
             sqlx::query(
                 "INSERT INTO accounts (id, name, plan, rate_limit_per_minute, batch_size, \

@@ -98,7 +98,7 @@ impl Store {
 
     /// Appends `event`, now, in a transaction of its own.
     pub async fn record(&self, event: &NewAuditEvent) -> Result<String, RegistryError> {
-        self.append_audit(self.pool(), event, super::now_ms()).await
+        self.append_audit(self.pool(), event, super::now_us()).await
     }
 
     /// A page of an account's events in one environment, newest first;

@@ -7,14 +7,14 @@ use super::Store;
 use crate::registry::error::RegistryError;
 
 /// Length of a window.
-pub const WINDOW_MS: i64 = 60_000;
+pub const WINDOW_US: i64 = 60_000_000;
 
 /// The state of a bucket's window after one more request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     /// Requests counted in this window, this one included.
     pub count: i64,
-    /// When the window ends, in Unix milliseconds.
+    /// When the window ends, in Unix microseconds.
     pub resets_at: i64,
 }
 
@@ -22,7 +22,7 @@ impl Store {
     /// Counts one request of `bucket` at `now`, in one statement (an
     /// upsert that returns the new count, atomic in both databases).
     pub async fn hit(&self, bucket: &str, now: i64) -> Result<Window, RegistryError> {
-        let start = now - now.rem_euclid(WINDOW_MS);
+        let start = now - now.rem_euclid(WINDOW_US);
         let row = sqlx::query(
             "INSERT INTO rate_windows (bucket, window_start, count) VALUES ($1, $2, 1) \
              ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_windows.count + 1 \
@@ -44,7 +44,7 @@ impl Store {
         }
         Ok(Window {
             count,
-            resets_at: start + WINDOW_MS,
+            resets_at: start + WINDOW_US,
         })
     }
 }

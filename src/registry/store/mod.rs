@@ -145,11 +145,11 @@ impl Store {
     }
 }
 
-/// Now, in Unix milliseconds: how every time is stored.
-pub fn now_ms() -> i64 {
+/// Now, in Unix microseconds: how every time is stored.
+pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// 0/1 for a flag: both databases store it as BIGINT alike.
