@@ -1,4 +1,4 @@
-//! The command line: `signet serve` and `signet sign`.
+//! The command line: `signet serve`, `signet sign` and `signet keys`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::http::{self, AppState};
+use crate::registry::scope::Scopes;
+use crate::registry::{Actor, Environment, Registry};
 use crate::sign;
 
 /// Signed-image rendering server.
@@ -33,6 +35,8 @@ enum Command {
     },
     /// Print signed URLs, for one recipient or a whole CSV file.
     Sign(Box<sign::SignArgs>),
+    /// Make, list and revoke the registry's API keys.
+    Keys(crate::registry::cli::KeysArgs),
 }
 
 /// Runs the command line; errors print as one message.
@@ -41,6 +45,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config, demo } => serve(config, demo),
         Command::Sign(args) => sign::run(*args),
+        Command::Keys(args) => crate::registry::cli::run(args),
     }
 }
 
@@ -58,14 +63,24 @@ fn serve(config_path: Option<PathBuf>, public_demo: bool) -> anyhow::Result<Exit
     let demo = config.demo;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let state = AppState::new(config).map_err(anyhow::Error::msg)?;
+        let registry = Registry::open(&config)
+            .await
+            .context("opening the registry")?;
+        let demo_key = if demo {
+            Some(demo_key(&registry).await?)
+        } else {
+            None
+        };
+        let state = AppState::new(config)
+            .map_err(anyhow::Error::msg)?
+            .with_registry(registry);
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
         tracing::info!(%address, fonts = state.renderer.font_faces(), "listening");
         if demo {
-            print_demo_banner(&address.to_string());
+            print_demo_banner(&address.to_string(), demo_key.as_deref().unwrap_or(""));
         }
         http::serve(listener, state, http::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
@@ -82,7 +97,22 @@ fn is_loopback(listen: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn print_demo_banner(address: &str) {
+/// A fresh test key with every scope for the demo account: demo mode has
+/// no operator to run `signet keys create`.
+async fn demo_key(registry: &Registry) -> anyhow::Result<String> {
+    let created = registry
+        .create_key(
+            config::DEMO_USER,
+            Environment::Test,
+            Scopes::parse(&["*"]).map_err(anyhow::Error::msg)?,
+            Some("demo mode".into()),
+            &Actor::cli(),
+        )
+        .await?;
+    Ok(created.secret)
+}
+
+fn print_demo_banner(address: &str, test_key: &str) {
     let host = address.replace("0.0.0.0", "127.0.0.1");
     let json = r#"[{"name":"text_candidate","text":"Ada Lovelace"}]"#;
     let url = crate::signing::signed_url(
@@ -99,6 +129,8 @@ fn print_demo_banner(address: &str) {
         config::DEMO_SECRET
     );
     println!("  {url}\n");
+    eprintln!("  The registry's API is at http://{host}/v1; a test key for the demo account:\n");
+    println!("  {test_key}\n");
 }
 
 fn init_logging() {

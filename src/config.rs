@@ -96,13 +96,22 @@ pub struct Config {
     pub max_connections: usize,
     /// `Cache-Control` of successful image responses.
     pub cache_control: String,
+    /// Folder of the registry's SQLite database (`registry.sqlite3`),
+    /// created at start; unused when `database_url` is set.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to keep the registry in PostgreSQL, shared by every
+    /// server process using it; unset for SQLite under `data_dir`.
+    pub database_url: Option<String>,
+    /// Base of the error pages the registry's `documentation_url` points
+    /// at (`<base>/errors#<code>`).
+    pub api_docs_url: String,
     /// Set by the loader, never by the file: true when no config was given.
     #[serde(skip)]
     pub demo: bool,
 }
 
 /// One account as written in the file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// The account id that appears in URLs.
@@ -114,6 +123,27 @@ pub struct UserConfig {
     /// Name of an environment variable holding comma-separated secrets.
     #[serde(default)]
     pub secrets_env: Option<String>,
+    /// The registry's display name of the account (default: its id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `standard` (the default: 60 requests a minute, batches of 100),
+    /// `professional` (300, 500) or `custom` (the two numbers below).
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// Requests a minute per API key, for the `custom` plan.
+    #[serde(default)]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Most certificates in one batch, for the `custom` plan.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+    /// Base of the account's verification links
+    /// (`https://credentials.example.org`).
+    #[serde(default)]
+    pub public_base_url: Option<String>,
+    /// Whether certificates are e-mailed unless a request says otherwise
+    /// (default: false).
+    #[serde(default)]
+    pub email_by_default: Option<bool>,
 }
 
 impl Default for Config {
@@ -143,6 +173,9 @@ impl Default for Config {
             write_timeout_ms: 30_000,
             max_connections: 1024,
             cache_control: "public, max-age=86400, stale-while-revalidate=604800".into(),
+            data_dir: "data".into(),
+            database_url: None,
+            api_docs_url: "https://signet.example.org/docs/api".into(),
             demo: false,
         }
     }
@@ -214,6 +247,9 @@ const ENV_KEYS: &[&str] = &[
     "write_timeout_ms",
     "max_connections",
     "cache_control",
+    "data_dir",
+    "database_url",
+    "api_docs_url",
 ];
 
 /// Environment variables with the prefix that are not config keys.
@@ -256,7 +292,8 @@ impl Config {
             config.users = vec![UserConfig {
                 id: DEMO_USER.into(),
                 secrets: vec![DEMO_SECRET.into()],
-                secrets_env: None,
+                name: Some("Demo account".into()),
+                ..UserConfig::default()
             }];
         }
         // Paths in a file are relative to the file, so a service started
@@ -268,6 +305,9 @@ impl Config {
             }
             if !from_env("fonts_dir") {
                 config.fonts_dir = dir.join(&config.fonts_dir);
+            }
+            if !from_env("data_dir") {
+                config.data_dir = dir.join(&config.data_dir);
             }
             for font in &mut config.extra_fonts {
                 *font = dir.join(&*font);
@@ -454,7 +494,7 @@ mod tests {
         config.users.push(UserConfig {
             id: "a".into(),
             secrets: vec!["s3cr3t-value-do-not-print".into()],
-            secrets_env: None,
+            ..UserConfig::default()
         });
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
@@ -517,7 +557,7 @@ mod tests {
         config.users.push(UserConfig {
             id: "u".into(),
             secrets: vec!["".into()],
-            secrets_env: None,
+            ..UserConfig::default()
         });
         assert!(config.user_secrets(&|_| None).is_err());
     }

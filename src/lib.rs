@@ -24,6 +24,8 @@
 //! - [`deadline`]: the running job's deadline, checked by the work it bounds.
 //! - [`cache`]: rendered bytes, coalesced misses, remembered failures.
 //! - [`http`]: router, handlers, the one error-to-response mapping, serving.
+//! - [`registry`]: the certificate registry under `/v1` (accounts, API
+//!   keys, audit log), on SQLite or PostgreSQL.
 //! - [`config`]: defaults, TOML file, `SIGNET_*` overrides.
 //! - [`cli`], [`sign`] and [`explain`]: the `signet` command.
 //!
@@ -45,6 +47,7 @@ pub mod incremental;
 pub mod modifications;
 pub mod options;
 pub mod pool;
+pub mod registry;
 pub mod render;
 pub mod request;
 pub mod secret;

@@ -28,7 +28,8 @@ pub use head::HeadError;
 pub use server::serve;
 pub use state::{AppState, ConnectionStats};
 
-/// The routes: `/healthz`, and images on every other path.
+/// The routes: `/healthz`, the registry under `/v1` when there is one,
+/// and images on every other path.
 pub fn app(state: AppState) -> Router {
     // Any origin gets the same bytes, so `Vary: Origin` would only split
     // CDN caches.
@@ -44,10 +45,16 @@ pub fn app(state: AppState) -> Router {
             "x-stencil-fit".parse().expect("valid header name"),
             "server-timing".parse().expect("valid header name"),
         ]);
-    Router::new()
+    let mut router = Router::new()
         // A method the route does not take gets the mapped 405, not
         // axum's bare one.
-        .route("/healthz", get(health).fallback(method_not_allowed))
+        .route("/healthz", get(health).fallback(method_not_allowed));
+    // The registry's API is its own router, answering in its own JSON
+    // errors; the image path below never sees a `/v1` request.
+    if let Some(registry) = &state.registry {
+        router = router.nest("/v1", crate::registry::http::router(registry.clone()));
+    }
+    router
         .fallback(image::image)
         .with_state(state)
         .layer(CatchPanicLayer::custom(panicked))

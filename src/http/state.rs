@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::incremental::Incremental;
 use crate::modifications::Limits;
 use crate::pool::RenderPool;
+use crate::registry::Registry;
 use crate::render::Renderer;
 use crate::request::UserId;
 use crate::template::TemplateStore;
@@ -39,6 +40,9 @@ pub struct AppState {
     pub error_images: moka::future::Cache<String, Bytes>,
     /// What the connection loop counts.
     pub connections: Arc<ConnectionStats>,
+    /// The certificate registry, served under `/v1` when present; the
+    /// image path never reads it.
+    pub registry: Option<Registry>,
 }
 
 /// Counters of the connection loop, shown by `/healthz`.
@@ -56,6 +60,12 @@ pub struct ConnectionStats {
 }
 
 impl AppState {
+    /// The same state, serving `registry` under `/v1`.
+    pub fn with_registry(mut self, registry: Registry) -> AppState {
+        self.registry = Some(registry);
+        self
+    }
+
     /// Loads fonts and resolves secrets; fails on anything a server could
     /// not run without.
     pub fn new(config: Config) -> Result<AppState, String> {
@@ -90,6 +100,7 @@ impl AppState {
             connections: Arc::default(),
             incremental: Arc::new(Incremental::new(config.base_cache_max_bytes)),
             users: Arc::new(users),
+            registry: None,
             templates,
             renderer,
             pool,

@@ -242,12 +242,12 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         UserConfig {
             id: USER.into(),
             secrets: vec![SECRET.into()],
-            secrets_env: None,
+            ..UserConfig::default()
         },
         UserConfig {
             id: OTHER_USER.into(),
             secrets: vec![OTHER_SECRET.into()],
-            secrets_env: None,
+            ..UserConfig::default()
         },
     ];
     adjust(&mut config);

@@ -1,0 +1,139 @@
+//! `/v1/api_keys`: a key makes, lists and revokes the keys of its own
+//! account and environment (scope `keys:write`).
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use super::body::JsonBody;
+use super::context::Caller;
+use super::error::ApiError;
+use super::page::{List, PageRequest};
+use crate::registry::scope::Scopes;
+use crate::registry::store::KeyRecord;
+use crate::registry::{rfc3339, Registry};
+
+const SCOPE: &str = "keys:write";
+
+/// The body of `POST /v1/api_keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    scopes: Vec<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// A key as the API shows it; `secret` only in the answer that made it.
+#[derive(Debug, Serialize)]
+pub struct KeyObject {
+    id: String,
+    object: &'static str,
+    livemode: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    redacted_secret: String,
+    scopes: Vec<String>,
+    description: Option<String>,
+    created_at: String,
+    last_used_at: Option<String>,
+    revoked_at: Option<String>,
+}
+
+impl KeyObject {
+    pub fn new(key: KeyRecord, secret: Option<String>) -> KeyObject {
+        KeyObject {
+            object: "api_key",
+            livemode: key.environment.is_live(),
+            secret,
+            redacted_secret: key.redacted,
+            scopes: key.scopes.names().to_vec(),
+            description: key.description,
+            created_at: rfc3339(key.created_at),
+            last_used_at: key.last_used_at.map(rfc3339),
+            revoked_at: key.revoked_at.map(rfc3339),
+            id: key.id,
+        }
+    }
+}
+
+/// `POST /v1/api_keys`: a key for the caller's account and environment,
+/// with at most the caller's own scopes (a key cannot mint a stronger
+/// one).
+pub async fn create(
+    State(registry): State<Registry>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<CreateKey>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(SCOPE)?;
+    let scopes = Scopes::parse(&body.scopes).map_err(|unknown| {
+        ApiError::invalid_request(format!("Unknown scope `{unknown}`")).with_param("scopes")
+    })?;
+    let caller_has_all = caller.key.scopes.names().iter().any(|s| s == "*");
+    let wider = scopes
+        .names()
+        .iter()
+        .find(|s| !caller_has_all && (*s == "*" || !caller.key.scopes.allows(s)));
+    if let Some(wider) = wider {
+        return Err(ApiError::insufficient_scope(wider).with_param("scopes"));
+    }
+    let created = registry
+        .create_key(
+            &caller.key.account_id,
+            caller.key.environment,
+            scopes,
+            body.description,
+            &caller.actor(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyObject::new(created.key, Some(created.secret))),
+    ))
+}
+
+/// `GET /v1/api_keys`: the caller's account's keys in its environment.
+pub async fn list(
+    State(registry): State<Registry>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(SCOPE)?;
+    let page = PageRequest::parse(uri.query())?;
+    let keys = registry
+        .store
+        .list_keys(
+            &caller.key.account_id,
+            caller.key.environment,
+            page.limit,
+            page.starting_after.as_deref(),
+        )
+        .await?
+        .ok_or_else(PageRequest::unknown_cursor)?;
+    let objects = keys.into_iter().map(|k| KeyObject::new(k, None)).collect();
+    Ok(Json(List::from_fetched(
+        objects,
+        page.limit,
+        |k: &KeyObject| k.id.clone(),
+    )))
+}
+
+/// `DELETE /v1/api_keys/{id}`: revokes at once; revoking twice answers
+/// the revoked key again.
+pub async fn revoke(
+    State(registry): State<Registry>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(SCOPE)?;
+    let key = registry
+        .revoke_key(
+            &id,
+            Some((&caller.key.account_id, caller.key.environment)),
+            &caller.actor(),
+        )
+        .await?;
+    Ok(Json(KeyObject::new(key, None)))
+}

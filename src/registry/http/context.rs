@@ -1,0 +1,199 @@
+//! What every `/v1` request goes through before its handler, and every
+//! answer after it: the request id, the key check, the rate limit, and
+//! the rendering of errors with the request id.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::registry::keys::{audit_by, Actor, AuthError};
+use crate::registry::store::{now_us, KeyRecord, NewAuditEvent, Window};
+use crate::registry::Registry;
+
+/// Longest client-given request id echoed back.
+const MAX_REQUEST_ID: usize = 64;
+
+/// The authenticated caller of a request, for its handler.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: KeyRecord,
+    pub request_id: String,
+}
+
+impl Caller {
+    /// Refuses a key without `scope`.
+    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
+        if self.key.scopes.allows(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::insufficient_scope(scope))
+        }
+    }
+
+    /// The caller as the audit log names it.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            kind: "api_key",
+            id: Some(self.key.id.clone()),
+            request_id: Some(self.request_id.clone()),
+            ip: None,
+        }
+    }
+}
+
+/// The middleware of every `/v1` route and fallback.
+pub async fn request_context(
+    State(registry): State<Registry>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let request_id = request_id(request.headers());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut window = None;
+    let mut key_id = None;
+    let mut response = match admit(&registry, request.headers(), &request_id).await {
+        Ok((key, counted)) => {
+            window = Some((counted, key.rate_limit_per_minute));
+            key_id = Some(key.id.clone());
+            if counted.count > key.rate_limit_per_minute {
+                rate_limited(counted)
+            } else {
+                request.extensions_mut().insert(Caller {
+                    key,
+                    request_id: request_id.clone(),
+                });
+                next.run(request).await
+            }
+        }
+        Err(error) => error.into_response(),
+    };
+    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+        let mut rendered = error.render(&request_id, registry.docs_url());
+        // Headers the error's source set (`Allow`, `Retry-After`) stay.
+        for (name, value) in response.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                rendered.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        response = rendered;
+    }
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", value);
+    }
+    if let Some((counted, limit)) = window {
+        let number = |n: i64| HeaderValue::from(n.max(0));
+        headers.insert("x-ratelimit-limit", number(limit));
+        headers.insert("x-ratelimit-remaining", number(limit - counted.count));
+        headers.insert(
+            "x-ratelimit-reset",
+            number(counted.resets_at.div_euclid(1_000_000)),
+        );
+    }
+    tracing::info!(
+        request_id = %request_id,
+        %method,
+        path = %crate::http::escape(&path),
+        status = response.status().as_u16(),
+        key = key_id.as_deref().unwrap_or("-"),
+        "registry request"
+    );
+    response
+}
+
+/// The request's key, checked, and its window counted with this request.
+async fn admit(
+    registry: &Registry,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<(KeyRecord, Window), ApiError> {
+    let presented = bearer(headers);
+    let key = match registry.authenticate(presented.as_deref()).await {
+        Ok(key) => key,
+        Err(AuthError::Registry(error)) => return Err(error.into()),
+        Err(failure) => {
+            audit_failure(registry, &failure, request_id).await;
+            return Err(ApiError::invalid_api_key(match failure {
+                AuthError::Missing => "No API key given: send `Authorization: Bearer sk_…`",
+                AuthError::Revoked(_) => "This API key was revoked",
+                _ => "Invalid API key",
+            }));
+        }
+    };
+    let window = registry.store.hit(&key.id, now_us()).await?;
+    Ok((key, window))
+}
+
+/// The `Authorization: Bearer` value, when there is one. A value that is
+/// not one counts as malformed: `Some("")` never matches a key.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let text = value.to_str().unwrap_or("");
+    let (scheme, key) = text.split_once(' ').unwrap_or((text, ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(key.trim().to_owned())
+    } else {
+        Some(String::new())
+    }
+}
+
+/// Records a failed authentication. A failure to record it is logged, and
+/// the answer is still the 401.
+async fn audit_failure(registry: &Registry, failure: &AuthError, request_id: &str) {
+    let actor = Actor {
+        kind: "anonymous",
+        request_id: Some(request_id.to_owned()),
+        ..Actor::default()
+    };
+    let mut event = NewAuditEvent {
+        action: "auth.failed",
+        status: Some(401),
+        changes: Some(serde_json::json!({"reason": failure.to_string()})),
+        ..audit_by(&actor)
+    };
+    if let AuthError::Revoked(key) = failure {
+        event.account_id = Some(key.account_id.clone());
+        event.livemode = key.environment.is_live();
+        event.actor_type = "api_key";
+        event.actor_id = Some(key.id.clone());
+    }
+    if let Err(error) = registry.store.record(&event).await {
+        tracing::warn!(%error, "could not record a failed authentication");
+    }
+}
+
+fn rate_limited(window: Window) -> Response {
+    let wait = ((window.resets_at - now_us()).max(0) + 999_999) / 1_000_000;
+    let wait = wait.max(1);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("Too many requests with this API key; try again in {wait} s"),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
+}
+
+/// The client's request id when it is sane, else a new `req_…`.
+fn request_id(headers: &HeaderMap) -> String {
+    let given = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        });
+    match given {
+        Some(id) => id.to_owned(),
+        None => crate::registry::ids::new_id("req_").unwrap_or_else(|_| "req_unknown".into()),
+    }
+}

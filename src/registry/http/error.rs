@@ -1,0 +1,127 @@
+//! The one mapping from the registry's failures to `/v1` answers: a
+//! status and the contract's JSON error object.
+//!
+//! A handler returns an [`ApiError`]; its response carries the error as an
+//! extension, and the request's middleware (`context`), which knows the
+//! request id, writes the body. So every error, from a handler, an
+//! extractor or the middleware itself, has the same shape.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::registry::error::RegistryError;
+
+/// A `/v1` error: a status, the contract's code, a message and maybe the
+/// field at fault.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> ApiError {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn invalid_api_key(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", message)
+    }
+
+    pub fn insufficient_scope(scope: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("This API key lacks the scope `{scope}`"),
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side; the request id identifies it in our logs",
+        )
+    }
+
+    /// The JSON body of the contract.
+    pub fn body(&self, request_id: &str, docs_url: &str) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "code": self.code,
+            "message": self.message,
+            "documentation_url": format!("{docs_url}/errors#{}", self.code),
+            "request_id": request_id,
+        });
+        if let Some(param) = &self.param {
+            error["param"] = serde_json::Value::String(param.clone());
+        }
+        serde_json::json!({ "error": error })
+    }
+
+    /// The finished response, for the middleware.
+    pub fn render(&self, request_id: &str, docs_url: &str) -> Response {
+        let mut response =
+            (self.status, axum::Json(self.body(request_id, docs_url))).into_response();
+        response
+            .headers_mut()
+            .insert("cache-control", HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> ApiError {
+        match error {
+            RegistryError::NotFound { kind, id } => {
+                ApiError::not_found(format!("No {kind} with id {id}"))
+            }
+            RegistryError::Invalid { param, message } => ApiError {
+                param,
+                ..ApiError::invalid_request(message)
+            },
+            RegistryError::UnknownAccount(_) => ApiError::not_found("No such account"),
+            RegistryError::Unavailable(cause) => {
+                tracing::warn!(%cause, "registry database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "The registry cannot reach its database; try again shortly",
+                )
+            }
+            RegistryError::Config(cause) | RegistryError::Database(cause) => {
+                tracing::error!(%cause, "registry request failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// The error travels in the response's extensions to the middleware,
+/// which writes it with the request id.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}

@@ -1,0 +1,61 @@
+//! `/v1`: the registry's HTTP API. Only this module knows the registry's
+//! status codes and headers.
+//!
+//! The path of a call: `context` (request id, key check, rate limit) →
+//! the handler (scope, then `body` and `page` parse the input) → the
+//! domain (`registry::keys`) → `store`. Every failure becomes an
+//! [`ApiError`] and is written by `context` in the one JSON shape.
+//!
+//! Layout: `context` the middleware; `error` the error shape; `body` JSON
+//! bodies and query strings; `page` lists; `api_keys` and `audit` the
+//! handlers.
+
+mod api_keys;
+mod audit;
+mod body;
+mod context;
+mod error;
+mod page;
+
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{middleware, Router};
+
+pub use error::ApiError;
+
+use super::Registry;
+
+/// The `/v1` routes, to be nested at `/v1` by the server's router.
+pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry) -> Router<S> {
+    Router::new()
+        .route("/api_keys", post(api_keys::create).get(api_keys::list))
+        .route("/api_keys/{id}", delete(api_keys::revoke))
+        .route("/audit_events", get(audit::list))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            registry.clone(),
+            context::request_context,
+        ))
+        .with_state(registry)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("No such endpoint")
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("This endpoint does not take {method}"),
+    )
+    .into_response();
+    // axum sets `Allow` on its own 405; a fallback's answer has none, so
+    // the client is at least told the answer is not cacheable.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,154 @@
+//! The `audit_events` table: appended to, never updated or deleted.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+use super::{flag, Store};
+use crate::registry::error::RegistryError;
+use crate::registry::ids::{self, Environment};
+
+/// An event to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewAuditEvent {
+    /// `None` for a failed authentication whose key names no account.
+    pub account_id: Option<String>,
+    pub livemode: bool,
+    /// `api_key`, `cli` or `anonymous`.
+    pub actor_type: &'static str,
+    pub actor_id: Option<String>,
+    /// `api_key.create`, `api_key.revoke`, `auth.failed`, …
+    pub action: &'static str,
+    pub target: Option<String>,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+    /// The HTTP status answered, for API calls.
+    pub status: Option<u16>,
+    /// A JSON object of field → `[before, after]`.
+    pub changes: Option<serde_json::Value>,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub id: String,
+    pub at: i64,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+    pub status: Option<i64>,
+    pub changes: Option<serde_json::Value>,
+}
+
+const COLUMNS: &str =
+    "id, at, actor_type, actor_id, action, target, request_id, ip, status, changes";
+
+fn event(row: &AnyRow) -> Result<AuditEvent, sqlx::Error> {
+    let changes: Option<String> = row.try_get(9)?;
+    Ok(AuditEvent {
+        id: row.try_get(0)?,
+        at: row.try_get(1)?,
+        actor_type: row.try_get(2)?,
+        actor_id: row.try_get(3)?,
+        action: row.try_get(4)?,
+        target: row.try_get(5)?,
+        request_id: row.try_get(6)?,
+        ip: row.try_get(7)?,
+        status: row.try_get(8)?,
+        changes: changes.and_then(|c| serde_json::from_str(&c).ok()),
+    })
+}
+
+impl Store {
+    /// Appends `event` at `at` through `executor`: the transaction of the
+    /// change it records, or the pool for an event that is the change.
+    pub async fn append_audit<'c, E>(
+        &self,
+        executor: E,
+        event: &NewAuditEvent,
+        at: i64,
+    ) -> Result<String, RegistryError>
+    where
+        E: Executor<'c, Database = Any>,
+    {
+        let id = ids::new_id("ae_")?;
+        sqlx::query(
+            "INSERT INTO audit_events (id, account_id, livemode, at, actor_type, actor_id, action, \
+             target, request_id, ip, status, changes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&id)
+        .bind(event.account_id.clone())
+        .bind(flag(event.livemode))
+        .bind(at)
+        .bind(event.actor_type)
+        .bind(event.actor_id.clone())
+        .bind(event.action)
+        .bind(event.target.clone())
+        .bind(event.request_id.clone())
+        .bind(event.ip.clone())
+        .bind(event.status.map(i64::from))
+        .bind(event.changes.as_ref().map(|c| c.to_string()))
+        .execute(executor)
+        .await?;
+        Ok(id)
+    }
+
+    /// Appends `event`, now, in a transaction of its own.
+    pub async fn record(&self, event: &NewAuditEvent) -> Result<String, RegistryError> {
+        self.append_audit(self.pool(), event, super::now_us()).await
+    }
+
+    /// A page of an account's events in one environment, newest first;
+    /// `None` when `starting_after` is not one of them.
+    pub async fn list_audit(
+        &self,
+        account_id: &str,
+        environment: Environment,
+        limit: u32,
+        starting_after: Option<&str>,
+    ) -> Result<Option<Vec<AuditEvent>>, RegistryError> {
+        let live = flag(environment.is_live());
+        let fetch = i64::from(limit) + 1;
+        let rows = match starting_after {
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM audit_events WHERE account_id = $1 AND livemode = $2 \
+                     ORDER BY at DESC, id DESC LIMIT $3"
+                ))
+                .bind(account_id)
+                .bind(live)
+                .bind(fetch)
+                .fetch_all(self.pool())
+                .await?
+            }
+            Some(cursor) => {
+                let Some(at) = sqlx::query_scalar::<_, i64>(
+                    "SELECT at FROM audit_events WHERE id = $1 AND account_id = $2 AND livemode = $3",
+                )
+                .bind(cursor)
+                .bind(account_id)
+                .bind(live)
+                .fetch_optional(self.pool())
+                .await?
+                else {
+                    return Ok(None);
+                };
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM audit_events WHERE account_id = $1 AND livemode = $2 \
+                     AND (at < $3 OR (at = $3 AND id < $4)) ORDER BY at DESC, id DESC LIMIT $5"
+                ))
+                .bind(account_id)
+                .bind(live)
+                .bind(at)
+                .bind(cursor)
+                .bind(fetch)
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        Ok(Some(rows.iter().map(event).collect::<Result<_, _>>()?))
+    }
+}

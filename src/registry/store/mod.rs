@@ -1,0 +1,158 @@
+//! The registry's storage: one interface over SQLite and PostgreSQL.
+//!
+//! Queries are written once, with `$n` placeholders both drivers read,
+//! against sqlx's `Any` driver; the one migration folder (`migrations/`)
+//! holds only SQL both understand, and is embedded in the binary and
+//! applied at open. SQLite runs in WAL mode with `synchronous=FULL`, so a
+//! committed transaction is on disk before the answer that reports it.
+//!
+//! Every state change is one transaction ([`Store::begin`]) in which the
+//! change and its audit row (and, later, its outbox event) are written
+//! together: a crash keeps both or neither.
+//!
+//! Layout: `accounts`, `keys`, `audit` and `limits` hold the queries of
+//! one table each.
+
+mod accounts;
+mod audit;
+mod keys;
+mod limits;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+pub use audit::{AuditEvent, NewAuditEvent};
+pub use keys::{KeyRecord, NewKey};
+pub use limits::Window;
+
+use super::error::RegistryError;
+
+/// Which database is behind the pool: the few statements that differ
+/// (how a write transaction starts) ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle to the registry's database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The migrations, embedded so a binary needs no folder beside it.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long a connection waits for SQLite's write lock before failing.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
+
+impl Store {
+    /// Opens the SQLite file `registry.sqlite3` under `data_dir`
+    /// (creating both), or the PostgreSQL database of `database_url`, and
+    /// applies the migrations not yet applied.
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Store, RegistryError> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (url.to_owned(), Backend::Postgres)
+            }
+            Some(_) => {
+                return Err(RegistryError::Config(
+                    "database_url must start with postgres:// (SQLite needs none: it lives under data_dir)"
+                        .into(),
+                ))
+            }
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    RegistryError::Config(format!("cannot create {}: {e}", data_dir.display()))
+                })?;
+                let file = data_dir.join("registry.sqlite3");
+                (format!("sqlite://{}?mode=rwc", file.display()), Backend::Sqlite)
+            }
+        };
+        // sqlx logs statements' text (never their bound values, so never
+        // a key, which is bound as a hash anyway) at debug.
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| RegistryError::Config(format!("database_url: {e}")))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; FULL
+                        // syncs the log at every commit, so an answered
+                        // write survives a power cut, not only a crash.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute(
+                            format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str(),
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(RegistryError::from)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| RegistryError::Config(format!("applying migrations: {e}")))?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred one that reads first and writes
+    /// later can fail with `SQLITE_BUSY` however long it would wait.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, RegistryError> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Ok(self.pool.begin_with(begin).await?)
+    }
+
+    /// The pool, for reads outside a transaction.
+    fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The latest applied migration: the schema's version.
+    pub async fn schema_version(&self) -> Result<i64, RegistryError> {
+        let version: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// Closes the pool, waiting for connections to be given back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Now, in Unix microseconds: how every time is stored.
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// 0/1 for a flag: both databases store it as BIGINT alike.
+fn flag(value: bool) -> i64 {
+    i64::from(value)
+}

@@ -1,0 +1,341 @@
+//! Registry test harness: a server with a registry on SQLite or on a real
+//! PostgreSQL (a throwaway cluster from Debian's `postgresql`, one per
+//! test binary run, one database per test), keys made as the CLI makes
+//! them, and `/v1` requests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use signet::config::{Config, UserConfig};
+use signet::http::{serve, AppState};
+use signet::registry::scope::Scopes;
+use signet::registry::{Actor, Environment, Registry};
+use tempfile::TempDir;
+
+use crate::helpers::{repo, OTHER_SECRET, OTHER_USER, SECRET, USER};
+
+/// Where PostgreSQL's server programs are.
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `$test(db)` as `on_sqlite` and `on_postgres`, in a module named
+/// by the sentence the test states.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident, $test:path) => {
+        mod $name {
+            #[tokio::test]
+            async fn on_sqlite() {
+                $test($crate::registry_helpers::Db::Sqlite).await
+            }
+            #[tokio::test]
+            async fn on_postgres() {
+                $test($crate::registry_helpers::Db::Postgres).await
+            }
+        }
+    };
+}
+
+/// A running server with a registry.
+pub struct RegistryApp {
+    pub base: String,
+    pub registry: Registry,
+    pub client: reqwest::Client,
+    /// Where the SQLite file lives (kept for the test's life).
+    pub data: TempDir,
+    pub database_url: Option<String>,
+    _templates: TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The configuration of a registry test server: two users, the second
+/// on a custom plan of `other_rate` requests a minute.
+pub fn registry_config(db: Db, data: &Path, templates: &Path) -> Config {
+    let mut config = Config::for_dirs(templates.to_owned(), repo().join("fonts"));
+    // Registry tests draw nothing: the installed fonts would only slow
+    // the start.
+    config.extra_fonts = Vec::new();
+    config.data_dir = data.to_owned();
+    config.database_url = match db {
+        Db::Sqlite => None,
+        Db::Postgres => Some(new_postgres_database()),
+    };
+    config.api_docs_url = "https://docs.test/api".into();
+    config.users = vec![
+        UserConfig {
+            id: USER.into(),
+            secrets: vec![SECRET.into()],
+            name: Some("Demo Academy".into()),
+            ..UserConfig::default()
+        },
+        UserConfig {
+            id: OTHER_USER.into(),
+            secrets: vec![OTHER_SECRET.into()],
+            plan: Some("custom".into()),
+            rate_limit_per_minute: Some(4),
+            batch_size: Some(10),
+            ..UserConfig::default()
+        },
+    ];
+    config
+}
+
+pub async fn spawn_registry(db: Db) -> RegistryApp {
+    let data = tempfile::tempdir().unwrap();
+    let templates = tempfile::tempdir().unwrap();
+    let config = registry_config(db, data.path(), templates.path());
+    spawn_on(config, data, templates).await
+}
+
+/// A second server process's worth of server on the same database.
+pub async fn spawn_beside(first: &RegistryApp) -> RegistryApp {
+    let data = tempfile::tempdir().unwrap();
+    let templates = tempfile::tempdir().unwrap();
+    let mut config = registry_config(Db::Sqlite, first.data.path(), templates.path());
+    config.database_url = first.database_url.clone();
+    spawn_on(config, data, templates).await
+}
+
+async fn spawn_on(config: Config, data: TempDir, templates: TempDir) -> RegistryApp {
+    let database_url = config.database_url.clone();
+    let registry = Registry::open(&config).await.expect("registry opens");
+    let state = AppState::new(config)
+        .expect("state builds")
+        .with_registry(registry.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    RegistryApp {
+        base: format!("http://{addr}/v1"),
+        registry,
+        client: reqwest::Client::new(),
+        data,
+        database_url,
+        _templates: templates,
+        _shutdown: tx,
+    }
+}
+
+impl RegistryApp {
+    /// A key made as `signet keys create` makes it; returns (id, secret).
+    pub async fn key(&self, user: &str, env: Environment, scopes: &[&str]) -> (String, String) {
+        let created = self
+            .registry
+            .create_key(
+                user,
+                env,
+                Scopes::parse(scopes).unwrap(),
+                None,
+                &Actor::cli(),
+            )
+            .await
+            .expect("key made");
+        (created.key.id.clone(), created.secret)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The status and JSON body of an answer.
+pub async fn json_of(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
+    (status, body)
+}
+
+/// Asserts the contract's error shape and code; returns the error object.
+pub async fn expect_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .expect("every /v1 answer has x-request-id");
+    let (got, body) = json_of(response).await;
+    assert_eq!(
+        (got, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    let error = &body["error"];
+    assert_eq!(error["request_id"], request_id.as_str());
+    assert_eq!(
+        error["documentation_url"],
+        format!("https://docs.test/api/errors#{code}").as_str()
+    );
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    error.clone()
+}
+
+/// The throwaway cluster of this test binary run.
+struct Cluster {
+    socket_dir: PathBuf,
+    data_dir: PathBuf,
+    _root: TempDir,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+const PG_PORT: u16 = 5432;
+
+/// Runs a PostgreSQL program as the `postgres` user when the tests run as
+/// root (initdb refuses root), as the current user otherwise.
+fn pg_command(program: &str) -> Command {
+    let path = format!("{PG_BIN}/{program}");
+    let root = std::env::var("USER").is_ok_and(|u| u == "root")
+        || Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--", &path]);
+        command
+    } else {
+        Command::new(path)
+    }
+}
+
+fn run(mut command: Command, what: &str) {
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+extern "C" fn stop_cluster() {
+    if let Some(cluster) = CLUSTER.get() {
+        let mut stop = pg_command("pg_ctl");
+        stop.arg("stop")
+            .arg("-D")
+            .arg(&cluster.data_dir)
+            .args(["-m", "immediate"]);
+        let _ = stop.output();
+    }
+}
+
+fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        assert!(
+            Path::new(PG_BIN).join("initdb").exists(),
+            "PostgreSQL is missing: install Debian's postgresql (scripts/test does)"
+        );
+        let root = tempfile::tempdir().unwrap();
+        let data_dir = root.path().join("pgdata");
+        let socket_dir = root.path().join("socket");
+        std::fs::create_dir_all(&socket_dir).unwrap();
+        // The server runs as `postgres` when the tests run as root.
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(root.path())
+            .output();
+        let mut initdb = pg_command("initdb");
+        initdb.arg("-D").arg(&data_dir).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]);
+        run(initdb, "initdb");
+        let mut start = pg_command("pg_ctl");
+        start
+            .arg("start")
+            .arg("-D")
+            .arg(&data_dir)
+            .arg("-w")
+            .arg("-l")
+            .arg(root.path().join("server.log"))
+            .arg("-o")
+            .arg(format!(
+                "-c listen_addresses='' -k {} -p {PG_PORT} -c max_connections=300 -c fsync=off",
+                socket_dir.display()
+            ));
+        run(start, "pg_ctl start");
+        // SAFETY: registers a plain function to run at process exit.
+        unsafe {
+            libc::atexit(stop_cluster);
+        }
+        Cluster {
+            socket_dir,
+            data_dir,
+            _root: root,
+        }
+    })
+}
+
+/// A new empty database in the cluster, as a `postgres://` URL.
+pub fn new_postgres_database() -> String {
+    let cluster = cluster();
+    let name = format!(
+        "t_{}",
+        signet::registry::ids::new_id("")
+            .unwrap()
+            .to_ascii_lowercase()
+    );
+    let mut create = Command::new(format!("{PG_BIN}/createdb"));
+    create.arg("-h").arg(&cluster.socket_dir).args([
+        "-p",
+        &PG_PORT.to_string(),
+        "-U",
+        "postgres",
+        &name,
+    ]);
+    run(create, "createdb");
+    format!(
+        "postgres://postgres@localhost/{name}?host={}&port={PG_PORT}",
+        cluster.socket_dir.display()
+    )
+}
