@@ -252,6 +252,10 @@ const ENV_KEYS: &[&str] = &[
     "api_docs_url",
 ];
 
+/// First path segments the server answers itself (the registry API, the
+/// health check, certificate images), so no account may have them as id.
+const RESERVED_USER_IDS: &[&str] = &["v1", "healthz", "c"];
+
 /// Environment variables with the prefix that are not config keys.
 /// (`SIGNET_FUZZ_*` steer the fuzz test, which may run beside the CLI's.)
 const ENV_OTHER: &[&str] = &[
@@ -369,6 +373,12 @@ impl Config {
                     user.id
                 ))
             })?;
+            if RESERVED_USER_IDS.contains(&user.id.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "user id `{}` is reserved: /{}/ is a path of the server's own",
+                    user.id, user.id
+                )));
+            }
             let mut secrets: Vec<String> =
                 user.secrets.iter().map(|s| s.expose().to_owned()).collect();
             if let Some(name) = &user.secrets_env {
@@ -486,6 +496,19 @@ mod tests {
             .to_string();
         assert!(!err.contains("s3cr3t"), "{err}");
         assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn an_account_id_the_server_routes_itself_is_refused() {
+        let mut config = Config::default();
+        config.users.push(UserConfig {
+            id: "v1".into(),
+            secrets: vec!["a-long-enough-secret-for-the-test-0001".into()],
+            secrets_env: None,
+            ..UserConfig::default()
+        });
+        let err = config.user_secrets(&|_| None).unwrap_err().to_string();
+        assert!(err.contains("`v1` is reserved"), "{err}");
     }
 
     #[test]

@@ -83,11 +83,16 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let open = Open::new(permit, Arc::clone(&stats));
                 let io = guarded(stream, limits, write_timeout, &stats);
-                let connection = builder
-                    .serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
+                // The peer's address, for the registry's audit log.
+                let service = tower::Layer::layer(
+                    &axum::Extension(axum::extract::ConnectInfo(peer)),
+                    app.clone(),
+                );
+                let connection =
+                    builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
                 let watched = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(e) = watched.await {

@@ -93,6 +93,9 @@ async fn a_revoked_key_is_refused_at_once_and_both_are_audited(db: Db) {
     assert_eq!(revoke["target"], doomed_id.as_str());
     assert!(revoke["request_id"].as_str().unwrap().starts_with("req_"));
     assert_eq!(revoke["status"], 200);
+    // The client's address, as the connection saw it, for both API events.
+    assert_eq!(revoke["ip"], "127.0.0.1", "{log}");
+    assert_eq!(log["data"][0]["ip"], "127.0.0.1", "{log}");
 }
 on_both_databases!(
     a_revoked_key_is_refused_at_once_and_both_are_audited,

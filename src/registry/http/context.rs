@@ -2,7 +2,9 @@
 //! answer after it: the request id, the key check, the rate limit, and
 //! the rendering of errors with the request id.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +22,8 @@ const MAX_REQUEST_ID: usize = 64;
 pub struct Caller {
     pub key: KeyRecord,
     pub request_id: String,
+    /// The client's address as the connection saw it.
+    pub ip: Option<String>,
 }
 
 impl Caller {
@@ -38,7 +42,7 @@ impl Caller {
             kind: "api_key",
             id: Some(self.key.id.clone()),
             request_id: Some(self.request_id.clone()),
-            ip: None,
+            ip: self.ip.clone(),
         }
     }
 }
@@ -50,11 +54,15 @@ pub async fn request_context(
     next: Next,
 ) -> Response {
     let request_id = request_id(request.headers());
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let mut window = None;
     let mut key_id = None;
-    let mut response = match admit(&registry, request.headers(), &request_id).await {
+    let mut response = match admit(&registry, request.headers(), &request_id, ip.as_deref()).await {
         Ok((key, counted)) => {
             window = Some((counted, key.rate_limit_per_minute));
             key_id = Some(key.id.clone());
@@ -64,6 +72,7 @@ pub async fn request_context(
                 request.extensions_mut().insert(Caller {
                     key,
                     request_id: request_id.clone(),
+                    ip,
                 });
                 next.run(request).await
             }
@@ -109,13 +118,14 @@ async fn admit(
     registry: &Registry,
     headers: &HeaderMap,
     request_id: &str,
+    ip: Option<&str>,
 ) -> Result<(KeyRecord, Window), ApiError> {
     let presented = bearer(headers);
     let key = match registry.authenticate(presented.as_deref()).await {
         Ok(key) => key,
         Err(AuthError::Registry(error)) => return Err(error.into()),
         Err(failure) => {
-            audit_failure(registry, &failure, request_id).await;
+            audit_failure(registry, &failure, request_id, ip).await;
             return Err(ApiError::invalid_api_key(match failure {
                 AuthError::Missing => "No API key given: send `Authorization: Bearer sk_…`",
                 AuthError::Revoked(_) => "This API key was revoked",
@@ -142,10 +152,16 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// Records a failed authentication. A failure to record it is logged, and
 /// the answer is still the 401.
-async fn audit_failure(registry: &Registry, failure: &AuthError, request_id: &str) {
+async fn audit_failure(
+    registry: &Registry,
+    failure: &AuthError,
+    request_id: &str,
+    ip: Option<&str>,
+) {
     let actor = Actor {
         kind: "anonymous",
         request_id: Some(request_id.to_owned()),
+        ip: ip.map(str::to_owned),
         ..Actor::default()
     };
     let mut event = NewAuditEvent {
