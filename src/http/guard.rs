@@ -14,9 +14,12 @@
 //! built by the one error mapping, so responses stay in request order on
 //! every request of a kept-alive connection, not only the first.
 //!
-//! A request that declares a body is the last one checked: Signet reads no
-//! bodies, and rather than follow their framing the guard adds
-//! `connection: close` to that head, so hyper answers it and closes.
+//! A body framed by `Content-Length` is passed to hyper unchecked, byte for
+//! byte, and the head after it is checked as usual, so a client can keep
+//! its connection across API calls with bodies. A chunked body's end is
+//! found only by parsing its chunks, so such a request is the last one
+//! checked: the guard adds `connection: close` to its head, and hyper
+//! answers it and closes.
 //!
 //! Pipelining is bounded by construction: hyper answers one request at a
 //! time and reads the next only after answering, and the guard reads from
@@ -39,7 +42,7 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use super::error::AppError;
-use super::head::{self, HeadLimits, Inspection};
+use super::head::{self, Body, HeadLimits, Inspection};
 use super::state::ConnectionStats;
 
 /// Bytes read from the socket at once, and so the most pipelined bytes
@@ -63,9 +66,11 @@ pub struct Guard {
     checked: usize,
     /// True when `buf` holds bytes not yet inspected as they now stand.
     unread: bool,
-    /// True after a request with a body: hyper closes after it, and the
-    /// rest is passed on unchecked.
+    /// True after a request with a chunked body: hyper closes after it,
+    /// and the rest is passed on unchecked.
     passthrough: bool,
+    /// Bytes of a length-framed body still to pass on unchecked.
+    body_left: u64,
     /// True once hyper is to read the end of the stream: a real one, or a
     /// refused head.
     ended: bool,
@@ -99,6 +104,7 @@ impl Guard {
             checked: 0,
             unread: false,
             passthrough: false,
+            body_left: 0,
             ended: false,
             answer: None,
             shut: false,
@@ -123,15 +129,18 @@ impl Guard {
                 len,
                 line_end,
                 body,
-            } => {
-                if body {
+            } => match body {
+                Body::None => self.checked = len,
+                Body::Length(n) => {
+                    self.checked = len;
+                    self.body_left = n;
+                }
+                Body::Chunked => {
                     self.buf.splice(line_end..line_end, CLOSE.iter().copied());
                     self.passthrough = true;
                     self.checked = self.buf.len();
-                } else {
-                    self.checked = len;
                 }
-            }
+            },
             Inspection::Invalid(error) => {
                 tracing::debug!(%error, "refused a request head");
                 self.stats.heads_refused.fetch_add(1, Ordering::Relaxed);
@@ -212,8 +221,15 @@ impl AsyncRead for Guard {
                 this.buf.drain(..n);
                 this.checked -= n;
                 // Pipelined bytes after this request come next.
-                this.unread = this.checked == 0 && !this.buf.is_empty();
+                this.unread = this.checked == 0 && this.body_left == 0 && !this.buf.is_empty();
                 return Poll::Ready(Ok(()));
+            }
+            if this.body_left > 0 && !this.buf.is_empty() {
+                // Body bytes already read go on as they are.
+                let n = this.body_left.min(this.buf.len() as u64);
+                this.checked = n as usize;
+                this.body_left -= n;
+                continue;
             }
             if this.passthrough {
                 return Pin::new(&mut this.stream).poll_read(cx, out);
@@ -240,7 +256,9 @@ impl AsyncRead for Guard {
             this.buf.extend_from_slice(fresh);
             // Parse only when a line may have ended or a bound is passed, so
             // a head trickled a byte at a time costs no parse per byte.
-            this.unread = fresh.contains(&b'\n') || this.buf.len() > this.limits.line_limit();
+            // Body bytes are never parsed.
+            this.unread = this.body_left == 0
+                && (fresh.contains(&b'\n') || this.buf.len() > this.limits.line_limit());
         }
     }
 }

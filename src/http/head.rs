@@ -76,11 +76,21 @@ pub enum Inspection {
         /// Where the request line ends (after its `\n`): the place for an
         /// added header field.
         line_end: usize,
-        /// True when the request declares a body.
-        body: bool,
+        /// The body the request declares.
+        body: Body,
     },
     /// A head hyper would refuse, with Signet's reason.
     Invalid(HeadError),
+}
+
+/// How a request's body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    None,
+    /// `Content-Length` bytes follow the head.
+    Length(u64),
+    /// Chunks follow; their end is found only by parsing them.
+    Chunked,
 }
 
 /// The number of bytes of empty lines at the start of `buf`, which a server
@@ -161,8 +171,8 @@ fn too_large(limits: HeadLimits) -> Inspection {
     )))
 }
 
-/// hyper's checks after `httparse`; true when the request has a body.
-fn check_fields(request: &httparse::Request<'_, '_>, url_limit: usize) -> Result<bool, HeadError> {
+/// hyper's checks after `httparse`, and how the body is framed.
+fn check_fields(request: &httparse::Request<'_, '_>, url_limit: usize) -> Result<Body, HeadError> {
     let bad = |what: &str| HeadError::Malformed(what.into());
     let (Some(method), Some(target), Some(version)) =
         (request.method, request.path, request.version)
@@ -205,7 +215,11 @@ fn check_fields(request: &httparse::Request<'_, '_>, url_limit: usize) -> Result
     if transfer_encoding && !chunked {
         return Err(bad("Transfer-Encoding does not end in chunked"));
     }
-    Ok(transfer_encoding || content_length.is_some_and(|length| length > 0))
+    Ok(match (transfer_encoding, content_length) {
+        (true, _) => Body::Chunked,
+        (false, Some(length)) if length > 0 => Body::Length(length),
+        _ => Body::None,
+    })
 }
 
 /// hyper's rule: the last coding of the field is `chunked`, in a value of
@@ -264,7 +278,7 @@ mod tests {
             Inspection::Complete {
                 len: head.len(),
                 line_end: 21,
-                body: false
+                body: Body::None
             }
         );
         assert_eq!(check("GET / HTTP/1.1\r\nHost: x\r\n"), Inspection::Partial);
@@ -333,19 +347,22 @@ mod tests {
     #[test]
     fn bodies_are_declared_by_a_length_or_chunked() {
         for (head, body) in [
-            ("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", true),
-            ("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", false),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+                Body::Length(5),
+            ),
+            ("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", Body::None),
             (
                 "POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n",
-                true,
+                Body::Length(3),
             ),
             (
                 "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-                true,
+                Body::Chunked,
             ),
             (
                 "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: x\r\n\r\n",
-                true,
+                Body::Chunked,
             ),
         ] {
             match check(head) {

@@ -149,10 +149,25 @@ async fn a_bad_head_after_pipelined_requests_is_answered_after_them_in_order() {
 }
 
 #[tokio::test]
-async fn a_request_with_a_body_is_answered_and_its_connection_closed() {
+async fn a_length_framed_body_is_passed_on_and_the_next_head_checked() {
     let app = spawn_app().await;
-    let request = "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+    // The body holds what would be a bad head: it must not be read as one.
+    let request = "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nGET /a\x01 HT\
+                   GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
                    GET /a\x01 HTTP/1.1\r\n\r\n";
+    let answers = exchange(app.addr, request.as_bytes()).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [405, 200, 400], "{answers:?}");
+    mapped(&answers[0], 405, "Method not allowed");
+    assert_ne!(answers[0].header("connection"), Some("close"));
+    mapped(&answers[2], 400, "Bad request: ");
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_answered_and_its_connection_closed() {
+    let app = spawn_app().await;
+    let request = "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                   5\r\nhello\r\n0\r\n\r\nGET /a\x01 HTTP/1.1\r\n\r\n";
     let answers = exchange(app.addr, request.as_bytes()).await;
     assert_eq!(answers.len(), 1, "{answers:?}");
     mapped(&answers[0], 405, "Method not allowed");
@@ -175,4 +190,24 @@ async fn every_mapped_error_has_nosniff() {
         .unwrap();
     assert_eq!(image.headers()["content-type"], "image/png");
     assert_eq!(image.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn requests_with_bodies_keep_their_connection() {
+    let app = spawn_app().await;
+    let accepted = |h: serde_json::Value| h["connections_accepted"].as_u64().unwrap();
+    let before = accepted(app.health().await);
+    for _ in 0..3 {
+        let response = app
+            .client
+            .post(format!("{}/healthz", app.base_url()))
+            .body("{\"a\":1}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+        response.bytes().await.unwrap();
+    }
+    // The health check's connection served the three posts and this one.
+    assert_eq!(accepted(app.health().await), before);
 }
