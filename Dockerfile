@@ -6,6 +6,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src src
 # usvg with Signet's text-layout patches (vendor/usvg/PATCHES.md).
 COPY vendor vendor
+# The registry's schema migrations are embedded in the binary.
+COPY migrations migrations
 COPY benches benches
 RUN cargo build --release --locked --bin signet
 
@@ -22,6 +24,10 @@ WORKDIR /app
 COPY --from=build /src/target/release/signet /usr/local/bin/signet
 COPY templates templates
 COPY fonts fonts
+# The registry's SQLite file (data_dir defaults to data/ beside the config);
+# a volume, so certificates outlive the container.
+RUN mkdir -p /app/data && chown signet /app/data
+VOLUME /app/data
 ENV SIGNET_LISTEN=0.0.0.0:8080
 USER signet
 EXPOSE 8080
