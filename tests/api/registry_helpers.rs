@@ -15,8 +15,24 @@ use tempfile::TempDir;
 
 use crate::helpers::{repo, OTHER_SECRET, OTHER_USER, SECRET, USER};
 
-/// Where PostgreSQL's server programs are.
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where PostgreSQL's server programs are: Debian's newest installed
+/// major version (`/usr/lib/postgresql/<major>/bin`).
+fn pg_bin() -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let major = entry.file_name().to_str()?.parse().ok()?;
+            Some((major, entry.path().join("bin")))
+        })
+        .filter(|(_, bin)| bin.join("initdb").exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map_or_else(|| PathBuf::from("/usr/lib/postgresql/bin"), |(_, bin)| bin)
+}
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,7 +246,7 @@ const PG_PORT: u16 = 5432;
 /// Runs a PostgreSQL program as the `postgres` user when the tests run as
 /// root (initdb refuses root), as the current user otherwise.
 fn pg_command(program: &str) -> Command {
-    let path = format!("{PG_BIN}/{program}");
+    let path = pg_bin().join(program);
     let root = std::env::var("USER").is_ok_and(|u| u == "root")
         || Command::new("id")
             .arg("-u")
@@ -238,7 +254,7 @@ fn pg_command(program: &str) -> Command {
             .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     if root {
         let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--", &path]);
+        command.args(["-u", "postgres", "--"]).arg(&path);
         command
     } else {
         Command::new(path)
@@ -268,7 +284,7 @@ extern "C" fn stop_cluster() {
 fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| {
         assert!(
-            Path::new(PG_BIN).join("initdb").exists(),
+            pg_bin().join("initdb").exists(),
             "PostgreSQL is missing: install Debian's postgresql (scripts/test does)"
         );
         let root = tempfile::tempdir().unwrap();
@@ -325,7 +341,7 @@ pub fn new_postgres_database() -> String {
             .unwrap()
             .to_ascii_lowercase()
     );
-    let mut create = Command::new(format!("{PG_BIN}/createdb"));
+    let mut create = Command::new(pg_bin().join("createdb"));
     create.arg("-h").arg(&cluster.socket_dir).args([
         "-p",
         &PG_PORT.to_string(),
