@@ -94,6 +94,23 @@ pub async fn spawn_registry(db: Db) -> RegistryApp {
     spawn_on(config, data, templates).await
 }
 
+/// A registry server whose template folder holds the repository's demo
+/// templates of `USER`, for certificates to be issued against.
+pub async fn spawn_registry_with_templates(db: Db) -> RegistryApp {
+    let data = tempfile::tempdir().unwrap();
+    let templates = tempfile::tempdir().unwrap();
+    let folder = templates.path().join(USER);
+    std::fs::create_dir_all(&folder).unwrap();
+    for entry in std::fs::read_dir(repo().join("templates").join(USER)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), folder.join(entry.file_name())).unwrap();
+        }
+    }
+    let config = registry_config(db, data.path(), templates.path());
+    spawn_on(config, data, templates).await
+}
+
 /// A second server process's worth of server on the same database.
 pub async fn spawn_beside(first: &RegistryApp) -> RegistryApp {
     let data = tempfile::tempdir().unwrap();
@@ -164,6 +181,22 @@ impl RegistryApp {
     ) -> reqwest::Response {
         self.client
             .post(self.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
             .bearer_auth(key)
             .header("content-type", "application/json")
             .body(body.to_string())
