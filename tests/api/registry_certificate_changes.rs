@@ -286,3 +286,42 @@ on_both_databases!(
     test_and_live_and_other_accounts_never_see_each_others_certificates,
     super::test_and_live_and_other_accounts_never_see_each_others_certificates
 );
+
+async fn concurrent_revocations_make_one_revocation_and_one_event(db: Db) {
+    let app = spawn_registry_with_templates(db).await;
+    let (_, key) = app.key(USER, Environment::Live, &["*"]).await;
+    let id = issue(&app, &key, &maria()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoke = format!("/certificates/{id}/revoke");
+    let patch = format!("/certificates/{id}");
+    let body = json!({"reason": "withdrawn"});
+    let revoked = json!({"status": "revoked"});
+    let answers = tokio::join!(
+        app.post_json(&revoke, &key, &body),
+        app.post_json(&revoke, &key, &body),
+        app.patch_json(&patch, &key, &revoked),
+        app.post_json(&revoke, &key, &body),
+    );
+    let mut revoked_at = Vec::new();
+    for answer in [answers.0, answers.1, answers.2, answers.3] {
+        let (status, cert) = json_of(answer).await;
+        assert_eq!(
+            (status, cert["status"].as_str()),
+            (200, Some("revoked")),
+            "{cert}"
+        );
+        revoked_at.push(cert["revoked_at"].clone());
+    }
+    revoked_at.dedup();
+    assert_eq!(revoked_at.len(), 1, "one revocation: {revoked_at:?}");
+    assert_eq!(
+        events(&app, &id).await,
+        ["certificate.issued", "certificate.revoked"]
+    );
+}
+on_both_databases!(
+    concurrent_revocations_make_one_revocation_and_one_event,
+    super::concurrent_revocations_make_one_revocation_and_one_event
+);

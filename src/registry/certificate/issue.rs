@@ -14,6 +14,10 @@ use crate::registry::keys::{audit_by, Actor};
 use crate::registry::store::{now_us, CertificateRecord, NewAuditEvent, NewEvent};
 use crate::registry::{rfc3339, Registry};
 
+/// How often a correction is checked again when its certificate changed
+/// while it was being checked.
+const MAX_CORRECTION_ATTEMPTS: u32 = 3;
+
 /// Who asks, and in which environment: a key's account and environment.
 #[derive(Debug, Clone, Copy)]
 pub struct Owner<'a> {
@@ -112,28 +116,43 @@ impl Registry {
         if let Some(metadata) = &change.metadata {
             check_metadata(metadata)?;
         }
-        let current = self.certificate(owner, id).await?;
-        refuse_if_revoked(&current)?;
-        // A corrected name or field must still render: checked against
-        // the template as it is now, whose version the record then keeps.
         let corrected = change.recipient_name.is_some() || change.fields.is_some();
-        let mut fields = current.fields.clone();
-        fields.extend(change.fields.clone().unwrap_or_default());
-        let name = change
-            .recipient_name
-            .clone()
-            .unwrap_or_else(|| current.recipient_name.clone());
-        let template_hash = if corrected {
-            Some(
-                self.check_against_template(owner.account_id, &current.template_id, &name, &fields)
-                    .await?,
-            )
-        } else {
-            None
+        let mut attempts = 0;
+        let (mut tx, mut record, correction) = loop {
+            let current = self.certificate(owner, id).await?;
+            refuse_if_revoked(&current)?;
+            // A corrected name or field must still render: checked against
+            // the template as it is now, whose version the record keeps.
+            let mut fields = current.fields.clone();
+            fields.extend(change.fields.clone().unwrap_or_default());
+            let name = change
+                .recipient_name
+                .clone()
+                .unwrap_or_else(|| current.recipient_name.clone());
+            let correction = if corrected {
+                let hash = self
+                    .check_against_template(owner.account_id, &current.template_id, &name, &fields)
+                    .await?;
+                Some((hash, name, fields))
+            } else {
+                None
+            };
+            let mut tx = self.store.begin().await?;
+            let record = self.locked(&mut tx, owner, id).await?;
+            // The check ran outside the transaction (render work must not
+            // hold the write lock). Fields merged into a row that changed
+            // since would undo that change: then it is done again.
+            if !corrected || record.updated_at == current.updated_at {
+                break (tx, record, correction);
+            }
+            tx.rollback().await?;
+            attempts += 1;
+            if attempts == MAX_CORRECTION_ATTEMPTS {
+                return Err(RegistryError::Unavailable(format!(
+                    "certificate {id} kept changing during a correction"
+                )));
+            }
         };
-
-        let mut tx = self.store.begin().await?;
-        let mut record = self.locked(&mut tx, owner, id).await?;
         refuse_if_revoked(&record)?;
         let before = record.clone();
         if let Some(status) = change.status {
@@ -145,7 +164,7 @@ impl Registry {
         if let Some(metadata) = change.metadata {
             record.metadata = metadata;
         }
-        if let Some(hash) = template_hash {
+        if let Some((hash, name, fields)) = correction {
             record.recipient_name = name;
             record.fields = fields;
             record.template_hash = hash;
