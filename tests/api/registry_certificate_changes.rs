@@ -256,11 +256,12 @@ async fn test_and_live_and_other_accounts_never_see_each_others_certificates(db:
     )
     .await;
     assert_eq!(error["param"], "starting_after");
-    // The other account has no such template: its own folder is empty.
+    // Another account's template is no template of this one's.
     // (A fresh key: the other account's plan allows 4 requests a minute.)
     let (_, other) = app.key(OTHER_USER, Environment::Live, &["*"]).await;
+    let badge = json!({"template_id": "badge", "recipient": {"name": "Anna"}});
     expect_error(
-        app.post_json("/certificates", &other, &maria()).await,
+        app.post_json("/certificates", &other, &badge).await,
         400,
         "invalid_template",
     )

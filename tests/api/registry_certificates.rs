@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use signet::registry::Environment;
 
-use crate::helpers::{CERT, USER};
+use crate::helpers::{CERT, OTHER_USER, USER};
 use crate::on_both_databases;
 use crate::registry_helpers::{
     expect_error, json_of, spawn_registry_with_templates, Db, RegistryApp,
@@ -250,4 +250,19 @@ async fn a_template_declaring_no_fields_takes_any_text_layer(db: Db) {
 on_both_databases!(
     a_template_declaring_no_fields_takes_any_text_layer,
     super::a_template_declaring_no_fields_takes_any_text_layer
+);
+
+async fn links_use_the_accounts_public_base_url(db: Db) {
+    let app = spawn_registry_with_templates(db).await;
+    let (_, key) = app.key(OTHER_USER, Environment::Live, &["*"]).await;
+    let cert = issue(&app, &key, &maria()).await;
+    let id = cert["id"].as_str().unwrap();
+    let base = format!("https://credentials.example.org/c/{id}");
+    assert_eq!(cert["verification_url"], base.as_str());
+    assert_eq!(cert["image_url"], format!("{base}.png"));
+    assert_eq!(cert["social_image_url"], format!("{base}/social.png"));
+}
+on_both_databases!(
+    links_use_the_accounts_public_base_url,
+    super::links_use_the_accounts_public_base_url
 );

@@ -13,7 +13,7 @@ use signet::registry::scope::Scopes;
 use signet::registry::{Actor, Environment, Registry};
 use tempfile::TempDir;
 
-use crate::helpers::{repo, OTHER_SECRET, OTHER_USER, SECRET, USER};
+use crate::helpers::{repo, CERT, OTHER_SECRET, OTHER_USER, SECRET, USER};
 
 /// Where PostgreSQL's server programs are.
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -95,7 +95,9 @@ pub async fn spawn_registry(db: Db) -> RegistryApp {
 }
 
 /// A registry server whose template folder holds the repository's demo
-/// templates of `USER`, for certificates to be issued against.
+/// templates of `USER` (and the demo certificate for `OTHER_USER`, whose
+/// links use its `public_base_url`), for certificates to be issued
+/// against.
 pub async fn spawn_registry_with_templates(db: Db) -> RegistryApp {
     let data = tempfile::tempdir().unwrap();
     let templates = tempfile::tempdir().unwrap();
@@ -107,7 +109,14 @@ pub async fn spawn_registry_with_templates(db: Db) -> RegistryApp {
             std::fs::copy(entry.path(), folder.join(entry.file_name())).unwrap();
         }
     }
-    let config = registry_config(db, data.path(), templates.path());
+    // The other account has the demo certificate only, and its own
+    // domain for links.
+    let other = templates.path().join(OTHER_USER);
+    std::fs::create_dir_all(&other).unwrap();
+    let demo = format!("{CERT}.svg");
+    std::fs::copy(folder.join(&demo), other.join(&demo)).unwrap();
+    let mut config = registry_config(db, data.path(), templates.path());
+    config.users[1].public_base_url = Some("https://credentials.example.org/".into());
     spawn_on(config, data, templates).await
 }
 
