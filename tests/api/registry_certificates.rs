@@ -139,6 +139,20 @@ async fn what_the_template_refuses_is_invalid_field_naming_the_field(db: Db) {
             "invalid_field",
             "fields.course_name",
         ),
+        // A name that does not fit its box even at the smallest size.
+        (
+            with(&|b: &mut Value| b["recipient"]["name"] = json!("W".repeat(300))),
+            400,
+            "invalid_field",
+            "recipient.name",
+        ),
+        // A course name too long for its layer: the field is named.
+        (
+            with(&|b: &mut Value| b["fields"]["course_name"] = json!("W".repeat(400))),
+            400,
+            "invalid_field",
+            "fields.course_name",
+        ),
         // No loaded font draws Linear B: refused, never drawn as a box.
         (
             with(&|b: &mut Value| b["recipient"]["name"] = json!("Maria \u{10000}")),

@@ -74,6 +74,8 @@ impl Status {
 /// wins over everything; a passed `expires_at` wins over suspension,
 /// since lifting the suspension would not make the certificate valid.
 pub fn status_of(record: &CertificateRecord, now: i64) -> Status {
+    // A stored status this version does not know (a newer one wrote it)
+    // shows as not valid rather than as issued.
     let stored = Status::parse_stored(&record.status).unwrap_or(Status::Suspended);
     if stored == Status::Revoked {
         Status::Revoked
