@@ -60,8 +60,14 @@ pub struct ConnectionStats {
 }
 
 impl AppState {
-    /// The same state, serving `registry` under `/v1`.
+    /// The same state, serving `registry` under `/v1`; the registry
+    /// checks certificates against this state's templates and fonts.
     pub fn with_registry(mut self, registry: Registry) -> AppState {
+        registry.use_templates(crate::registry::TemplateAccess {
+            templates: Arc::clone(&self.templates),
+            renderer: Arc::clone(&self.renderer),
+            limits: self.limits,
+        });
         self.registry = Some(registry);
         self
     }

@@ -23,6 +23,17 @@ pub enum RegistryError {
         param: Option<String>,
         message: String,
     },
+    /// The template named does not exist for the account or cannot be
+    /// used; the message says which.
+    #[error("{0}")]
+    InvalidTemplate(String),
+    /// A certificate's name or field that its template refuses: a field
+    /// it lacks, a required one missing, text it cannot take.
+    #[error("{message}")]
+    InvalidField { param: String, message: String },
+    /// A status change the rules forbid (a revoked certificate is final).
+    #[error("{0}")]
+    InvalidTransition(String),
     /// The database could not be reached or did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -36,6 +47,16 @@ impl RegistryError {
     pub fn invalid(param: &str, message: impl Into<String>) -> RegistryError {
         RegistryError::Invalid {
             param: Some(param.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+impl RegistryError {
+    /// Refused text or a missing or unknown field at `param`.
+    pub fn invalid_field(param: impl Into<String>, message: impl Into<String>) -> RegistryError {
+        RegistryError::InvalidField {
+            param: param.into(),
             message: message.into(),
         }
     }

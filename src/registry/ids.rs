@@ -88,6 +88,13 @@ pub fn new_id(prefix: &str) -> Result<String, RegistryError> {
     Ok(id)
 }
 
+/// 32 random bytes, hex: a certificate's salt, so that a commitment to
+/// its record (the transparency log, later) cannot be tested against
+/// guesses of the recipient's name.
+pub fn new_salt() -> Result<String, RegistryError> {
+    Ok(hex::encode(random::<32>()?))
+}
+
 /// A newly made key secret. Not `Debug`: it must not reach a log by
 /// accident.
 pub struct NewSecret {

@@ -3,7 +3,9 @@
 //!
 //! The registry is self-contained: the image path knows it only as the
 //! optional [`Registry`] handle in `AppState` and the router mounted at
-//! `/v1`; nothing here reads templates or renders.
+//! `/v1`. It renders nothing; it reads templates only through the
+//! server's own `TemplateStore`, to check a certificate's name and fields
+//! with the rules a render applies.
 //!
 //! # Layout
 //!
@@ -11,12 +13,15 @@
 //! - [`account`]: accounts and their plans' limits.
 //! - [`ids`]: random ids, key secrets and their stored hash.
 //! - [`scope`]: what a key may do.
+//! - [`certificate`]: certificates, their status rules and template
+//!   checks, issued and changed with audit rows and outbox events.
 //! - [`keys`]: creating, listing, revoking and checking keys, audited.
 //! - [`error`]: the registry's failures, in its own terms.
 //! - [`http`]: `/v1`: authentication, limits, the JSON error shape.
 //! - [`cli`]: `signet keys create|list|revoke`.
 
 pub mod account;
+pub mod certificate;
 pub mod cli;
 pub mod error;
 pub mod http;
@@ -26,9 +31,12 @@ pub mod scope;
 pub mod store;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::config::Config;
+use crate::modifications::Limits;
+use crate::render::Renderer;
+use crate::template::TemplateStore;
 
 pub use account::{Account, Plan};
 pub use error::RegistryError;
@@ -45,6 +53,23 @@ pub struct Registry {
     accounts: Arc<HashMap<String, Account>>,
     /// Base of the error pages `documentation_url` points at.
     docs_url: Arc<str>,
+    /// The server's templates, given once the server's state is built
+    /// (after the registry opens); shared by every clone.
+    templates: Arc<OnceLock<TemplateAccess>>,
+}
+
+/// What the registry needs of the image side to check a certificate.
+pub struct TemplateAccess {
+    pub templates: Arc<TemplateStore>,
+    pub renderer: Arc<Renderer>,
+    /// The text bounds signed URLs have.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for TemplateAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TemplateAccess")
+    }
 }
 
 impl Registry {
@@ -62,12 +87,26 @@ impl Registry {
             store,
             accounts: Arc::new(accounts.into_iter().map(|a| (a.id.clone(), a)).collect()),
             docs_url: Arc::from(config.api_docs_url.trim_end_matches('/')),
+            templates: Arc::default(),
         })
     }
 
     /// The configured account with this id.
     pub fn account(&self, id: &str) -> Option<&Account> {
         self.accounts.get(id)
+    }
+
+    /// Gives the registry the server's templates; a second call keeps
+    /// the first (one server, one template store).
+    pub fn use_templates(&self, access: TemplateAccess) {
+        let _ = self.templates.set(access);
+    }
+
+    /// The server's templates, once given.
+    fn templates(&self) -> Result<&TemplateAccess, RegistryError> {
+        self.templates.get().ok_or_else(|| {
+            RegistryError::Config("the registry was opened without the server's templates".into())
+        })
     }
 
     /// Base of the error documentation.

@@ -433,6 +433,19 @@ impl Template {
         &self.source
     }
 
+    /// The ids of the text layers, with the raw value (entities not
+    /// expanded) of `attribute` on each: how the registry reads which
+    /// layer takes a recipient's name and which are fields.
+    pub fn text_layers<'a>(
+        &'a self,
+        attribute: &'a str,
+    ) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        self.layers
+            .iter()
+            .filter(|(_, layer)| matches!(layer.kind, Kind::Text(_)))
+            .map(move |(id, layer)| (id.as_str(), layer.tag.raw_value(attribute)))
+    }
+
     /// The element with its start tag edited and its content kept.
     fn element_into(&self, out: &mut String, layer: &Layer, set: &[(&str, &str)], style: &str) {
         layer.tag.write(out, set, style);

@@ -13,7 +13,7 @@ use signet::registry::scope::Scopes;
 use signet::registry::{Actor, Environment, Registry};
 use tempfile::TempDir;
 
-use crate::helpers::{repo, OTHER_SECRET, OTHER_USER, SECRET, USER};
+use crate::helpers::{repo, CERT, OTHER_SECRET, OTHER_USER, SECRET, USER};
 
 /// Where PostgreSQL's server programs are: Debian's newest installed
 /// major version (`/usr/lib/postgresql/<major>/bin`).
@@ -110,6 +110,32 @@ pub async fn spawn_registry(db: Db) -> RegistryApp {
     spawn_on(config, data, templates).await
 }
 
+/// A registry server whose template folder holds the repository's demo
+/// templates of `USER` (and the demo certificate for `OTHER_USER`, whose
+/// links use its `public_base_url`), for certificates to be issued
+/// against.
+pub async fn spawn_registry_with_templates(db: Db) -> RegistryApp {
+    let data = tempfile::tempdir().unwrap();
+    let templates = tempfile::tempdir().unwrap();
+    let folder = templates.path().join(USER);
+    std::fs::create_dir_all(&folder).unwrap();
+    for entry in std::fs::read_dir(repo().join("templates").join(USER)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), folder.join(entry.file_name())).unwrap();
+        }
+    }
+    // The other account has the demo certificate only, and its own
+    // domain for links.
+    let other = templates.path().join(OTHER_USER);
+    std::fs::create_dir_all(&other).unwrap();
+    let demo = format!("{CERT}.svg");
+    std::fs::copy(folder.join(&demo), other.join(&demo)).unwrap();
+    let mut config = registry_config(db, data.path(), templates.path());
+    config.users[1].public_base_url = Some("https://credentials.example.org/".into());
+    spawn_on(config, data, templates).await
+}
+
 /// A second server process's worth of server on the same database.
 pub async fn spawn_beside(first: &RegistryApp) -> RegistryApp {
     let data = tempfile::tempdir().unwrap();
@@ -180,6 +206,22 @@ impl RegistryApp {
     ) -> reqwest::Response {
         self.client
             .post(self.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
             .bearer_auth(key)
             .header("content-type", "application/json")
             .body(body.to_string())

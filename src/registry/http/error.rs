@@ -99,6 +99,16 @@ impl From<RegistryError> for ApiError {
                 param,
                 ..ApiError::invalid_request(message)
             },
+            RegistryError::InvalidTemplate(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_template", message)
+                    .with_param("template_id")
+            }
+            RegistryError::InvalidField { param, message } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message).with_param(param)
+            }
+            RegistryError::InvalidTransition(message) => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_transition", message)
+            }
             RegistryError::UnknownAccount(_) => ApiError::not_found("No such account"),
             RegistryError::Unavailable(cause) => {
                 tracing::warn!(%cause, "registry database unavailable");

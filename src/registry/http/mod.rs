@@ -3,16 +3,17 @@
 //!
 //! The path of a call: `context` (request id, key check, rate limit) →
 //! the handler (scope, then `body` and `page` parse the input) → the
-//! domain (`registry::keys`) → `store`. Every failure becomes an
+//! domain (`registry::keys`, `registry::certificate`) → `store`. Every failure becomes an
 //! [`ApiError`] and is written by `context` in the one JSON shape.
 //!
 //! Layout: `context` the middleware; `error` the error shape; `body` JSON
-//! bodies and query strings; `page` lists; `api_keys` and `audit` the
-//! handlers.
+//! bodies and query strings; `page` lists; `api_keys`, `audit` and
+//! `certificates` the handlers.
 
 mod api_keys;
 mod audit;
 mod body;
+mod certificates;
 mod context;
 mod error;
 mod page;
@@ -32,6 +33,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry) -> Router<S>
         .route("/api_keys", post(api_keys::create).get(api_keys::list))
         .route("/api_keys/{id}", delete(api_keys::revoke))
         .route("/audit_events", get(audit::list))
+        .route(
+            "/certificates",
+            post(certificates::create).get(certificates::list),
+        )
+        .route(
+            "/certificates/{id}",
+            get(certificates::retrieve).patch(certificates::change),
+        )
+        .route("/certificates/{id}/revoke", post(certificates::revoke))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

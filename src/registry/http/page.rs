@@ -20,12 +20,29 @@ pub struct PageRequest {
 impl PageRequest {
     /// From a query string that may hold only the paging parameters.
     pub fn parse(query: Option<&str>) -> Result<PageRequest, ApiError> {
+        PageRequest::parse_with(query, &[]).map(|(page, _)| page)
+    }
+
+    /// From a query string holding the paging parameters and the list's
+    /// own `filters`, which are answered as pairs.
+    pub fn parse_with(
+        query: Option<&str>,
+        filters: &[&str],
+    ) -> Result<(PageRequest, Vec<(String, String)>), ApiError> {
         let mut page = PageRequest {
             limit: DEFAULT_LIMIT,
             starting_after: None,
         };
-        for (name, value) in query_pairs(query, &["limit", "starting_after"])? {
-            if name == "limit" {
+        let allowed: Vec<&str> = ["limit", "starting_after"]
+            .iter()
+            .chain(filters)
+            .copied()
+            .collect();
+        let mut rest = Vec::new();
+        for (name, value) in query_pairs(query, &allowed)? {
+            if filters.contains(&name.as_str()) {
+                rest.push((name, value));
+            } else if name == "limit" {
                 page.limit = value
                     .parse()
                     .ok()
@@ -38,7 +55,7 @@ impl PageRequest {
                 page.starting_after = Some(value);
             }
         }
-        Ok(page)
+        Ok((page, rest))
     }
 
     /// The refusal of a cursor that names no item of the caller's list.

@@ -7,14 +7,16 @@
 //! committed transaction is on disk before the answer that reports it.
 //!
 //! Every state change is one transaction ([`Store::begin`]) in which the
-//! change and its audit row (and, later, its outbox event) are written
-//! together: a crash keeps both or neither.
+//! change, its audit row and (for certificates) its outbox event are
+//! written together: a crash keeps all or none.
 //!
-//! Layout: `accounts`, `keys`, `audit` and `limits` hold the queries of
-//! one table each.
+//! Layout: `accounts`, `keys`, `audit`, `limits`, `certificates` and
+//! `events` hold the queries of one table each.
 
 mod accounts;
 mod audit;
+mod certificates;
+mod events;
 mod keys;
 mod limits;
 
@@ -26,6 +28,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use audit::{AuditEvent, NewAuditEvent};
+pub use certificates::{CertificateFilter, CertificateRecord};
+pub use events::{NewEvent, StoredEvent};
 pub use keys::{KeyRecord, NewKey};
 pub use limits::Window;
 
