@@ -125,14 +125,9 @@ impl Store {
                 .await?
             }
             Some(cursor) => {
-                let Some(at) = sqlx::query_scalar::<_, i64>(
-                    "SELECT at FROM audit_events WHERE id = $1 AND account_id = $2 AND livemode = $3",
-                )
-                .bind(cursor)
-                .bind(account_id)
-                .bind(live)
-                .fetch_optional(self.pool())
-                .await?
+                let Some(at) = self
+                    .cursor_at("audit_events", "at", cursor, account_id, environment)
+                    .await?
                 else {
                     return Ok(None);
                 };

@@ -221,15 +221,9 @@ impl Store {
         let cursor = match starting_after {
             None => None,
             Some(id) => {
-                let at = sqlx::query_scalar::<_, i64>(
-                    "SELECT created_at FROM certificates WHERE id = $1 AND account_id = $2 \
-                     AND livemode = $3",
-                )
-                .bind(id)
-                .bind(account_id)
-                .bind(flag(environment.is_live()))
-                .fetch_optional(self.pool())
-                .await?;
+                let at = self
+                    .cursor_at("certificates", "created_at", id, account_id, environment)
+                    .await?;
                 match at {
                     Some(at) => Some((at, id)),
                     None => return Ok(None),

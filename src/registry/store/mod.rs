@@ -34,6 +34,7 @@ pub use keys::{KeyRecord, NewKey};
 pub use limits::Window;
 
 use super::error::RegistryError;
+use super::ids::Environment;
 
 /// Which database is behind the pool: the few statements that differ
 /// (how a write transaction starts) ask.
@@ -133,6 +134,29 @@ impl Store {
     /// The pool, for reads outside a transaction.
     fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Where a list's cursor stands: the time (`at_column`) of row `id` of
+    /// `table`, when it is a row of this account and environment. Lists
+    /// page by (time, id) from there, so a page costs the same at any
+    /// depth. `table` and `at_column` are the store's own names, never a
+    /// caller's text.
+    async fn cursor_at(
+        &self,
+        table: &'static str,
+        at_column: &'static str,
+        id: &str,
+        account_id: &str,
+        environment: Environment,
+    ) -> Result<Option<i64>, RegistryError> {
+        Ok(sqlx::query_scalar::<_, i64>(&format!(
+            "SELECT {at_column} FROM {table} WHERE id = $1 AND account_id = $2 AND livemode = $3"
+        ))
+        .bind(id)
+        .bind(account_id)
+        .bind(flag(environment.is_live()))
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     /// The latest applied migration: the schema's version.
