@@ -204,14 +204,7 @@ impl RegistryApp {
         key: &str,
         body: &serde_json::Value,
     ) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(key)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
+        self.send_json(reqwest::Method::POST, path, key, body).await
     }
 
     pub async fn patch_json(
@@ -220,8 +213,19 @@ impl RegistryApp {
         key: &str,
         body: &serde_json::Value,
     ) -> reqwest::Response {
+        self.send_json(reqwest::Method::PATCH, path, key, body)
+            .await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
         self.client
-            .patch(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(key)
             .header("content-type", "application/json")
             .body(body.to_string())

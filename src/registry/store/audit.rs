@@ -110,39 +110,17 @@ impl Store {
         limit: u32,
         starting_after: Option<&str>,
     ) -> Result<Option<Vec<AuditEvent>>, RegistryError> {
-        let live = flag(environment.is_live());
-        let fetch = i64::from(limit) + 1;
-        let rows = match starting_after {
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM audit_events WHERE account_id = $1 AND livemode = $2 \
-                     ORDER BY at DESC, id DESC LIMIT $3"
-                ))
-                .bind(account_id)
-                .bind(live)
-                .bind(fetch)
-                .fetch_all(self.pool())
-                .await?
-            }
-            Some(cursor) => {
-                let Some(at) = self
-                    .cursor_at("audit_events", "at", cursor, account_id, environment)
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM audit_events WHERE account_id = $1 AND livemode = $2 \
-                     AND (at < $3 OR (at = $3 AND id < $4)) ORDER BY at DESC, id DESC LIMIT $5"
-                ))
-                .bind(account_id)
-                .bind(live)
-                .bind(at)
-                .bind(cursor)
-                .bind(fetch)
-                .fetch_all(self.pool())
-                .await?
-            }
+        let listing = super::Listing {
+            select: format!("SELECT {COLUMNS} FROM audit_events"),
+            alias: "",
+            table: "audit_events",
+            at: "at",
+        };
+        let Some(rows) = self
+            .page(&listing, account_id, environment, limit, starting_after)
+            .await?
+        else {
+            return Ok(None);
         };
         Ok(Some(rows.iter().map(event).collect::<Result<_, _>>()?))
     }

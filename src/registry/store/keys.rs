@@ -160,40 +160,17 @@ impl Store {
         limit: u32,
         starting_after: Option<&str>,
     ) -> Result<Option<Vec<KeyRecord>>, RegistryError> {
-        let live = flag(environment.is_live());
-        let fetch = i64::from(limit) + 1;
-        let rows = match starting_after {
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} {FROM} WHERE k.account_id = $1 AND k.livemode = $2 \
-                     ORDER BY k.created_at DESC, k.id DESC LIMIT $3"
-                ))
-                .bind(account_id)
-                .bind(live)
-                .bind(fetch)
-                .fetch_all(self.pool())
-                .await?
-            }
-            Some(cursor) => {
-                let Some(at) = self
-                    .cursor_at("api_keys", "created_at", cursor, account_id, environment)
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} {FROM} WHERE k.account_id = $1 AND k.livemode = $2 \
-                     AND (k.created_at < $3 OR (k.created_at = $3 AND k.id < $4)) \
-                     ORDER BY k.created_at DESC, k.id DESC LIMIT $5"
-                ))
-                .bind(account_id)
-                .bind(live)
-                .bind(at)
-                .bind(cursor)
-                .bind(fetch)
-                .fetch_all(self.pool())
-                .await?
-            }
+        let listing = super::Listing {
+            select: format!("SELECT {COLUMNS} {FROM}"),
+            alias: "k.",
+            table: "api_keys",
+            at: "created_at",
+        };
+        let Some(rows) = self
+            .page(&listing, account_id, environment, limit, starting_after)
+            .await?
+        else {
+            return Ok(None);
         };
         Ok(Some(rows.iter().map(record).collect::<Result<_, _>>()?))
     }

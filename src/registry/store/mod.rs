@@ -24,7 +24,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use audit::{AuditEvent, NewAuditEvent};
@@ -56,6 +56,18 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How long a connection waits for SQLite's write lock before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// A list the store pages by time and id: the store's own names, never a
+/// caller's text.
+struct Listing {
+    /// `SELECT <columns> FROM <table> [alias]`.
+    select: String,
+    /// The table's alias with its dot (`k.`), or nothing.
+    alias: &'static str,
+    table: &'static str,
+    /// The time column lists order by.
+    at: &'static str,
+}
 
 impl Store {
     /// Opens the SQLite file `registry.sqlite3` under `data_dir`
@@ -134,6 +146,58 @@ impl Store {
     /// The pool, for reads outside a transaction.
     fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A page of `listing`'s rows of one account and environment, newest
+    /// first by (time, id), one more than `limit` fetched to tell whether
+    /// more follow; `None` when `starting_after` is not one of them.
+    async fn page(
+        &self,
+        listing: &Listing,
+        account_id: &str,
+        environment: Environment,
+        limit: u32,
+        starting_after: Option<&str>,
+    ) -> Result<Option<Vec<AnyRow>>, RegistryError> {
+        let Listing {
+            select,
+            alias: a,
+            table,
+            at,
+        } = listing;
+        let live = flag(environment.is_live());
+        let fetch = i64::from(limit) + 1;
+        let base = format!("{select} WHERE {a}account_id = $1 AND {a}livemode = $2");
+        let order = format!("ORDER BY {a}{at} DESC, {a}id DESC");
+        let rows = match starting_after {
+            None => {
+                sqlx::query(&format!("{base} {order} LIMIT $3"))
+                    .bind(account_id)
+                    .bind(live)
+                    .bind(fetch)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            Some(cursor) => {
+                let Some(after) = self
+                    .cursor_at(table, at, cursor, account_id, environment)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                sqlx::query(&format!(
+                    "{base} AND ({a}{at} < $3 OR ({a}{at} = $3 AND {a}id < $4)) {order} LIMIT $5"
+                ))
+                .bind(account_id)
+                .bind(live)
+                .bind(after)
+                .bind(cursor)
+                .bind(fetch)
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        Ok(Some(rows))
     }
 
     /// Where a list's cursor stands: the time (`at_column`) of row `id` of
