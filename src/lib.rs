@@ -24,6 +24,8 @@
 //! - [`deadline`]: the running job's deadline, checked by the work it bounds.
 //! - [`cache`]: rendered bytes, coalesced misses, remembered failures.
 //! - [`http`]: router, handlers, the one error-to-response mapping, serving.
+//! - [`record`]: certificates as `/c/` images draw them: the seam to the
+//!   registry, status stamps, the social card.
 //! - [`registry`]: the certificate registry under `/v1` (accounts, API
 //!   keys, audit log), on SQLite or PostgreSQL.
 //! - [`config`]: defaults, TOML file, `SIGNET_*` overrides.
@@ -47,6 +49,7 @@ pub mod incremental;
 pub mod modifications;
 pub mod options;
 pub mod pool;
+pub mod record;
 pub mod registry;
 pub mod render;
 pub mod request;

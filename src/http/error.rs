@@ -38,6 +38,12 @@ pub enum AppError {
     InvalidSignature,
     #[error("Unknown user")]
     UnknownUser,
+    /// No certificate has the id a `/c/` URL names.
+    #[error("Unknown certificate")]
+    UnknownCertificate,
+    /// The registry could not say what a certificate shows.
+    #[error("Registry unavailable")]
+    RegistryUnavailable,
     #[error(transparent)]
     Modifications(#[from] ModificationsError),
     #[error(transparent)]
@@ -66,9 +72,9 @@ impl AppError {
             | AppError::Head(HeadError::Malformed(_))
             | AppError::Modifications(_) => StatusCode::BAD_REQUEST,
             AppError::InvalidSignature => StatusCode::FORBIDDEN,
-            AppError::UnknownUser | AppError::Template(TemplateError::NotFound) => {
-                StatusCode::NOT_FOUND
-            }
+            AppError::UnknownUser
+            | AppError::UnknownCertificate
+            | AppError::Template(TemplateError::NotFound) => StatusCode::NOT_FOUND,
             AppError::Template(TemplateError::Rejected(_))
             | AppError::Render(
                 RenderError::Rejected(_)
@@ -81,7 +87,9 @@ impl AppError {
             AppError::Render(RenderError::Failed(_)) | AppError::Panicked => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            AppError::Busy | AppError::Render(RenderError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Busy
+            | AppError::Render(RenderError::Busy)
+            | AppError::RegistryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -109,7 +117,9 @@ impl AppError {
             (header::VARY, HeaderValue::from_static("Accept")),
         ];
         match self {
-            AppError::Busy | AppError::Render(RenderError::Busy) => {
+            AppError::Busy
+            | AppError::Render(RenderError::Busy)
+            | AppError::RegistryUnavailable => {
                 headers.push((header::RETRY_AFTER, HeaderValue::from_static("1")))
             }
             AppError::MethodNotAllowed => {

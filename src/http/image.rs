@@ -19,6 +19,7 @@ use crate::incremental::Path;
 use crate::modifications::{self, Modification};
 use crate::options::{self, RenderOptions};
 use crate::pool::PoolError;
+use crate::record::{card, stamp, Variant};
 use crate::render::RenderError;
 use crate::request::{self, ImagePath, RequestError};
 use crate::signing;
@@ -26,11 +27,11 @@ use crate::template::Template;
 
 /// What the access log says about a request.
 #[derive(Default)]
-struct Log {
-    user: Option<String>,
-    template: Option<String>,
-    cache: &'static str,
-    render_ms: Option<f64>,
+pub(super) struct Log {
+    pub user: Option<String>,
+    pub template: Option<String>,
+    pub cache: &'static str,
+    pub render_ms: Option<f64>,
 }
 
 /// The image handler; also the fallback for every other path.
@@ -126,11 +127,14 @@ async fn serve(
             None => {
                 let render = render(
                     state.clone(),
-                    template,
-                    assets,
-                    path.clone(),
-                    mods,
-                    render_options.clone(),
+                    Job {
+                        template,
+                        assets,
+                        path: path.clone(),
+                        mods,
+                        options: render_options.clone(),
+                        drawing: Drawing::Signed,
+                    },
                 );
                 let outcome = state
                     .cache
@@ -161,7 +165,12 @@ async fn serve(
     Ok(response)
 }
 
-fn ok_response(image: &Image, hit: bool, content_type: &'static str, log: &mut Log) -> Response {
+pub(super) fn ok_response(
+    image: &Image,
+    hit: bool,
+    content_type: &'static str,
+    log: &mut Log,
+) -> Response {
     // `Bytes` is reference-counted: the body is shared, not copied.
     let mut response = ([(header::CONTENT_TYPE, content_type)], image.body.clone()).into_response();
     let h = response.headers_mut();
@@ -192,24 +201,72 @@ fn ok_response(image: &Image, hit: bool, content_type: &'static str, log: &mut L
     response
 }
 
+/// What a miss draws besides the template and its edits.
+pub(super) enum Drawing {
+    /// A signed URL's image: the template and its edits only.
+    Signed,
+    /// A certificate's: with the stamp's words over it (none for a live
+    /// one that stands), whole or as the social card.
+    Record {
+        words: Vec<&'static str>,
+        variant: Variant,
+    },
+}
+
+/// Everything one cache miss renders.
+pub(super) struct Job {
+    pub template: Arc<Template>,
+    pub assets: Arc<Images>,
+    pub path: ImagePath,
+    pub mods: Vec<Modification>,
+    pub options: RenderOptions,
+    pub drawing: Drawing,
+}
+
 /// The render of one cache miss, run once however many requests wait on it.
-async fn render(
-    state: AppState,
-    template: Arc<Template>,
-    assets: Arc<Images>,
-    path: ImagePath,
-    mods: Vec<Modification>,
-    options: RenderOptions,
-) -> Result<Outcome, Busy> {
+pub(super) async fn render(state: AppState, job: Job) -> Result<Outcome, Busy> {
     let renderer = Arc::clone(&state.renderer);
     let incremental = Arc::clone(&state.incremental);
+    let Job {
+        template,
+        assets,
+        path,
+        mods,
+        options,
+        drawing,
+    } = job;
     let job = move || {
         let started = Instant::now();
         let plan = template.plan(&mods);
         let scale = options.factor(template.size().to_int_size().width());
         let applied = template.apply_with(&plan, &renderer, &assets, scale)?;
-        let (rendered, how) =
-            incremental.render(&renderer, &template, &plan, &applied, path.format, &options)?;
+        let (rendered, how) = match &drawing {
+            // Stamps and cards are drawn whole: a stamped certificate is
+            // rare, and its stamp lies over every part of the canvas.
+            Drawing::Record { words, variant }
+                if !words.is_empty() || *variant == Variant::Social =>
+            {
+                let stamped = (!words.is_empty())
+                    .then(|| {
+                        let markup = stamp::markup(template.user_box(), words);
+                        template.with_overlay(&applied, &markup).ok_or_else(|| {
+                            RenderError::Rejected("the template has no room for a stamp".into())
+                        })
+                    })
+                    .transpose()?;
+                let svg = stamped.as_deref().unwrap_or(&applied.svg);
+                let rendered = match variant {
+                    Variant::Whole => {
+                        renderer.render(svg, &applied.images, path.format, &options)?
+                    }
+                    Variant::Social => card::render(&renderer, svg, &applied.images)?,
+                };
+                (rendered, Path::Whole)
+            }
+            _ => {
+                incremental.render(&renderer, &template, &plan, &applied, path.format, &options)?
+            }
+        };
         tracing::debug!(
             user = %path.user, template = %path.base,
             how = ?how,
@@ -237,7 +294,7 @@ async fn render(
 
 /// True when `If-None-Match` names `etag` (weak comparison, as RFC 9110
 /// asks for this header) or is `*`.
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(super) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

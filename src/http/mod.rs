@@ -3,9 +3,11 @@
 //!
 //! Layout: `server` accepts and runs connections; `guard` stands between
 //! each socket and hyper (checked heads, write timeout); `head` holds the
-//! rules a head is checked by; `image` is the handler; `error` turns every
+//! rules a head is checked by; `image` is the signed-URL handler and
+//! `certificate` the one of a certificate's images; `error` turns every
 //! failure, from any of them, into a response.
 
+mod certificate;
 mod error;
 mod guard;
 mod head;
@@ -48,7 +50,13 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         // A method the route does not take gets the mapped 405, not
         // axum's bare one.
-        .route("/healthz", get(health).fallback(method_not_allowed));
+        .route("/healthz", get(health).fallback(method_not_allowed))
+        // A certificate's images, drawn from its record; without a
+        // registry every id is unknown.
+        .route(
+            "/c/{*rest}",
+            get(certificate::certificate).fallback(certificate::certificate),
+        );
     // The registry's API is its own router, answering in its own JSON
     // errors; the image path below never sees a `/v1` request.
     if let Some(registry) = &state.registry {

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::incremental::Incremental;
 use crate::modifications::Limits;
 use crate::pool::RenderPool;
+use crate::record::Records;
 use crate::registry::Registry;
 use crate::render::Renderer;
 use crate::request::UserId;
@@ -43,6 +44,9 @@ pub struct AppState {
     /// The certificate registry, served under `/v1` when present; the
     /// image path never reads it.
     pub registry: Option<Registry>,
+    /// The registry as the image path sees it, for `/c/` URLs: the one
+    /// seam between them.
+    pub records: Option<Arc<dyn Records>>,
 }
 
 /// Counters of the connection loop, shown by `/healthz`.
@@ -68,6 +72,7 @@ impl AppState {
             renderer: Arc::clone(&self.renderer),
             limits: self.limits,
         });
+        self.records = Some(Arc::new(registry.clone()));
         self.registry = Some(registry);
         self
     }
@@ -107,6 +112,7 @@ impl AppState {
             incremental: Arc::new(Incremental::new(config.base_cache_max_bytes)),
             users: Arc::new(users),
             registry: None,
+            records: None,
             templates,
             renderer,
             pool,

@@ -56,6 +56,8 @@ pub struct Registry {
     /// The server's templates, given once the server's state is built
     /// (after the registry opens); shared by every clone.
     templates: Arc<OnceLock<TemplateAccess>>,
+    /// Certificates as their images show them, kept briefly.
+    views: certificate::Views,
 }
 
 /// What the registry needs of the image side to check a certificate.
@@ -88,6 +90,7 @@ impl Registry {
             accounts: Arc::new(accounts.into_iter().map(|a| (a.id.clone(), a)).collect()),
             docs_url: Arc::from(config.api_docs_url.trim_end_matches('/')),
             templates: Arc::default(),
+            views: certificate::views(),
         })
     }
 

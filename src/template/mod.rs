@@ -9,6 +9,7 @@
 //! account's identical file, is never served for this one.
 
 mod layer;
+mod overlay;
 mod split;
 mod store;
 mod tag;
@@ -28,6 +29,7 @@ use crate::images::{Images, ReadFile};
 use crate::modifications::{Color, Modification, Source};
 use crate::render::{code_points, FontSpec, RenderError, Renderer};
 use layer::{box_of, text_layer};
+use overlay::view_box;
 use split::{Outline, Place};
 use tag::StartTag;
 use write::{fit_error, image_href, qr_into, text_into, Request};
@@ -63,6 +65,10 @@ pub struct Template {
     outline: Outline,
     /// The canvas size the root element declares.
     size: usvg::Size,
+    /// The root's user space (its `viewBox`, else `0 0 width height`).
+    user_box: [f32; 4],
+    /// Where the root's end tag starts; `None` for an empty root.
+    root_close: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -152,6 +158,19 @@ impl Template {
             .check(&doc, &dir)
             .map_err(TemplateError::Rejected)?;
         let hash = version(account, &source, &images);
+        let root_close = {
+            let range = root.range();
+            let whole = &source[range.clone()];
+            (!whole.ends_with("/>"))
+                .then(|| whole.rfind("</").map(|at| range.start + at))
+                .flatten()
+        };
+        let user_box = view_box(root.attribute("viewBox")).unwrap_or([
+            0.0,
+            0.0,
+            tree.size().width(),
+            tree.size().height(),
+        ]);
         let (outline, places) = Outline::of(&source, &doc, StartTag::of(&source, root)?.len);
         let mut layers = HashMap::new();
         // The root is not a layer: hiding or restyling it would edit the
@@ -198,6 +217,8 @@ impl Template {
             layers,
             outline,
             size: tree.size(),
+            user_box,
+            root_close,
         })
     }
 

@@ -312,3 +312,21 @@ fn bad_fit_declarations_reject_the_template() {
         );
     }
 }
+
+#[test]
+fn an_overlay_goes_last_in_the_root_whatever_the_edits_and_what_follows() {
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10" viewBox="0 0 40 20"><text id="a" x="5" y="9">old</text></svg ><!-- </svg> -->"#;
+    let t = prepare(svg);
+    assert_eq!(t.user_box(), [0.0, 0.0, 40.0, 20.0]);
+    let applied = apply_all(&t, &[Modification::text("a", "a much longer text")]).unwrap();
+    let out = t.with_overlay(&applied, "<g id=\"o\"/>").unwrap();
+    assert!(
+        out.ends_with(r#"a much longer text</text><g id="o"/></svg ><!-- </svg> -->"#),
+        "{out}"
+    );
+    assert!(roxmltree::Document::parse(&out).is_ok());
+    // Without a viewBox the user box is the canvas.
+    let t =
+        prepare(r#"<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><rect/></svg>"#);
+    assert_eq!(t.user_box(), [0.0, 0.0, 20.0, 10.0]);
+}

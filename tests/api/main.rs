@@ -27,6 +27,7 @@ mod registry_certificates;
 mod registry_durability;
 mod registry_errors;
 mod registry_helpers;
+mod registry_images;
 mod registry_keys;
 mod registry_limits;
 mod rendering;

@@ -136,11 +136,12 @@ pub async fn spawn_registry_with_templates(db: Db) -> RegistryApp {
     spawn_on(config, data, templates).await
 }
 
-/// A second server process's worth of server on the same database.
+/// A second server process's worth of server on the same database and
+/// templates.
 pub async fn spawn_beside(first: &RegistryApp) -> RegistryApp {
     let data = tempfile::tempdir().unwrap();
     let templates = tempfile::tempdir().unwrap();
-    let mut config = registry_config(Db::Sqlite, first.data.path(), templates.path());
+    let mut config = registry_config(Db::Sqlite, first.data.path(), first._templates.path());
     config.database_url = first.database_url.clone();
     spawn_on(config, data, templates).await
 }

@@ -185,6 +185,7 @@ impl Registry {
         self.record_change(&mut tx, &record, actor, change, now)
             .await?;
         tx.commit().await?;
+        self.forget_view(&record.id).await;
         Ok(record)
     }
 
@@ -232,6 +233,7 @@ impl Registry {
         self.record_change(&mut tx, &record, actor, change, now)
             .await?;
         tx.commit().await?;
+        self.forget_view(&record.id).await;
         Ok(record)
     }
 

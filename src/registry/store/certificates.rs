@@ -161,7 +161,20 @@ impl Store {
             .await
     }
 
-    /// The same, inside the caller's transaction, locked until it ends:
+    /// The certificate `id`, of whichever account and environment: for
+    /// its public images and page, which the id alone unlocks.
+    pub async fn certificate_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Option<CertificateRecord>, RegistryError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM certificates WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(record).transpose()?)
+    }
+
+    /// The same as `certificate`, inside the caller's transaction, locked until it ends:
     /// on PostgreSQL by `FOR UPDATE`, so two revocations of one
     /// certificate run one after the other (and the second sees the
     /// first); SQLite's `BEGIN IMMEDIATE` already holds the write lock.

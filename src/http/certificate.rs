@@ -1,0 +1,151 @@
+//! `GET`/`HEAD /c/{id}.{png,jpg,webp,pdf}` and `/c/{id}/social.png`: a
+//! certificate's images, drawn from its record.
+//!
+//! The id is the credential: certificate ids are unguessable, so these
+//! URLs need no signature. What the record says comes through the one
+//! seam, `record::Records`; from there on the request takes the signed
+//! URL's path (template store, cache key, coalesced render in the pool),
+//! with the stamp's words and the variant in the key. A status change
+//! therefore changes the key (and the ETag) and is never answered from
+//! the clean entry; `Cache-Control: no-cache` has browsers and CDNs ask
+//! again each time, which a matching ETag answers with a `304`.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::error::{header_value, AppError};
+use super::image::{if_none_match, ok_response, render, Drawing, Job, Log};
+use super::state::AppState;
+use crate::cache::{Busy, ImageCache, Key, Outcome};
+use crate::options::RenderOptions;
+use crate::record::{self, Unavailable, Variant};
+use crate::request::ImagePath;
+
+/// Browsers and CDNs may keep a certificate's image but must ask before
+/// showing it again: its status can change at any time.
+const CACHE_CONTROL: &str = "public, no-cache";
+
+/// The handler of `/c/…`.
+pub async fn certificate(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let mut log = Log {
+        cache: "-",
+        ..Log::default()
+    };
+    let response = match serve(&state, &method, &uri, &headers, &mut log).await {
+        Ok(response) => response,
+        Err(error) => error.into_response_for(&state, &headers).await,
+    };
+    tracing::info!(
+        status = response.status().as_u16(),
+        method = %method,
+        path = %super::escape(uri.path()),
+        cache = log.cache,
+        render_ms = log.render_ms,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        error = response.headers().get("x-stencil-error").and_then(|v| v.to_str().ok()),
+        "certificate image"
+    );
+    response
+}
+
+async fn serve(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    log: &mut Log,
+) -> Result<Response, AppError> {
+    if method != Method::GET && method != Method::HEAD {
+        return Err(AppError::MethodNotAllowed);
+    }
+    let (id, variant, format) =
+        record::parse_path(uri.path()).ok_or(AppError::UnknownCertificate)?;
+    let records = state.records.as_ref().ok_or(AppError::UnknownCertificate)?;
+    let view = records
+        .find(id)
+        .await
+        .map_err(|Unavailable| AppError::RegistryUnavailable)?
+        .ok_or(AppError::UnknownCertificate)?;
+    log.user = Some(view.account.to_string());
+    log.template = Some(view.template.to_string());
+    let template = state.templates.get(&view.account, &view.template).await?;
+    let assets = state.templates.assets(&template, &view.edits).await?;
+    let path = ImagePath {
+        user: view.account.clone(),
+        base: view.template.clone(),
+        format,
+    };
+    let options = RenderOptions::default();
+    let words = view.stamp_words();
+    let key = record_key(
+        ImageCache::key(&template, &assets, &path, &view.edits, &options),
+        variant,
+        &words,
+    );
+    let etag = format!("\"{}\"", hex::encode(&key[..16]));
+    let mut response = if if_none_match(headers, &etag) {
+        log.cache = "revalidated";
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let (outcome, hit) = match state.cache.get(&key).await {
+            Some(outcome) => (outcome, true),
+            None => {
+                let job = Job {
+                    template,
+                    assets,
+                    path,
+                    mods: view.edits,
+                    options,
+                    drawing: Drawing::Record { words, variant },
+                };
+                let outcome = state
+                    .cache
+                    .get_or_render(key, render(state.clone(), job))
+                    .await
+                    .map_err(|Busy| AppError::Busy)?;
+                (outcome, false)
+            }
+        };
+        log.cache = if hit { "hit" } else { "miss" };
+        let image = match outcome {
+            Outcome::Image(image) => image,
+            Outcome::Failed(error) => return Err(error.into()),
+        };
+        ok_response(&image, hit, format.content_type(), log)
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, header_value(&etag));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    Ok(response)
+}
+
+/// The cache key of a certificate's image: the key its edits would have
+/// in a signed URL, with the variant and the stamp's words. Never equal
+/// to a signed URL's key, and different for every standing.
+fn record_key(edits: Key, variant: Variant, words: &[&str]) -> Key {
+    let mut hash = Sha256::new();
+    hash.update(b"signet record image\n");
+    hash.update(edits);
+    hash.update(match variant {
+        Variant::Whole => b"whole\n".as_slice(),
+        Variant::Social => b"social\n".as_slice(),
+    });
+    for word in words {
+        hash.update(word.as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize().into()
+}
