@@ -110,7 +110,7 @@ async fn serve(
                 };
                 let outcome = state
                     .cache
-                    .get_or_render(key, render(state.clone(), job))
+                    .get_or_render(key, render(state.painter(), job))
                     .await
                     .map_err(|Busy| AppError::Busy)?;
                 (outcome, false)

@@ -15,12 +15,12 @@ use super::error::{header_value, AppError};
 use super::state::AppState;
 use crate::cache::{Busy, Image, ImageCache, Outcome};
 use crate::images::Images;
-use crate::incremental::Path;
+use crate::incremental::{Incremental, Path};
 use crate::modifications::{self, Modification};
 use crate::options::{self, RenderOptions};
-use crate::pool::PoolError;
+use crate::pool::{PoolError, RenderPool};
 use crate::record::{card, stamp, Variant};
-use crate::render::RenderError;
+use crate::render::{RenderError, Renderer};
 use crate::request::{self, ImagePath, RequestError};
 use crate::signing;
 use crate::template::Template;
@@ -126,7 +126,7 @@ async fn serve(
             Some(outcome) => (outcome, true),
             None => {
                 let render = render(
-                    state.clone(),
+                    state.painter(),
                     Job {
                         template,
                         assets,
@@ -223,10 +223,21 @@ pub(super) struct Job {
     pub drawing: Drawing,
 }
 
+/// What a miss is rendered with: the renderer, the bases and the slots.
+#[derive(Clone)]
+pub struct Painter {
+    pub renderer: Arc<Renderer>,
+    pub incremental: Arc<Incremental>,
+    pub pool: Arc<RenderPool>,
+}
+
 /// The render of one cache miss, run once however many requests wait on it.
-pub(super) async fn render(state: AppState, job: Job) -> Result<Outcome, Busy> {
-    let renderer = Arc::clone(&state.renderer);
-    let incremental = Arc::clone(&state.incremental);
+pub(super) async fn render(painter: Painter, job: Job) -> Result<Outcome, Busy> {
+    let Painter {
+        renderer,
+        incremental,
+        pool,
+    } = painter;
     let Job {
         template,
         assets,
@@ -282,7 +293,7 @@ pub(super) async fn render(state: AppState, job: Job) -> Result<Outcome, Busy> {
         })
     };
     let failed = |why: &str| Ok(Outcome::Failed(RenderError::Failed(why.into())));
-    match state.pool.run(job).await {
+    match pool.run(job).await {
         Ok(Ok(image)) => Ok(Outcome::Image(Arc::new(image))),
         // Load, not the URL's fault: answered busy, never remembered.
         Ok(Err(RenderError::Busy)) | Err(PoolError::Busy) => Err(Busy),

@@ -12,6 +12,7 @@ mod error;
 mod guard;
 mod head;
 mod image;
+mod preview;
 mod server;
 mod state;
 

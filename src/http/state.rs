@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::image::Painter;
+use super::preview::Previewer;
 use crate::cache::ImageCache;
 use crate::config::Config;
 use crate::incremental::Incremental;
@@ -64,6 +66,15 @@ pub struct ConnectionStats {
 }
 
 impl AppState {
+    /// What cache misses are rendered with.
+    pub fn painter(&self) -> Painter {
+        Painter {
+            renderer: Arc::clone(&self.renderer),
+            incremental: Arc::clone(&self.incremental),
+            pool: Arc::clone(&self.pool),
+        }
+    }
+
     /// The same state, serving `registry` under `/v1`; the registry
     /// checks certificates against this state's templates and fonts.
     pub fn with_registry(mut self, registry: Registry) -> AppState {
@@ -71,6 +82,11 @@ impl AppState {
             templates: Arc::clone(&self.templates),
             renderer: Arc::clone(&self.renderer),
             limits: self.limits,
+            previews: Arc::new(Previewer {
+                templates: Arc::clone(&self.templates),
+                cache: self.cache.clone(),
+                painter: self.painter(),
+            }),
         });
         self.records = Some(Arc::new(registry.clone()));
         self.registry = Some(registry);

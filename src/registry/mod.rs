@@ -16,6 +16,7 @@
 //! - [`certificate`]: certificates, their status rules and template
 //!   checks, issued and changed with audit rows and outbox events.
 //! - [`keys`]: creating, listing, revoking and checking keys, audited.
+//! - [`templates`]: an account's templates and their previews.
 //! - [`error`]: the registry's failures, in its own terms.
 //! - [`http`]: `/v1`: authentication, limits, the JSON error shape.
 //! - [`cli`]: `signet keys create|list|revoke`.
@@ -29,6 +30,7 @@ pub mod ids;
 pub mod keys;
 pub mod scope;
 pub mod store;
+pub mod templates;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -66,6 +68,8 @@ pub struct TemplateAccess {
     pub renderer: Arc<Renderer>,
     /// The text bounds signed URLs have.
     pub limits: Limits,
+    /// Template previews, drawn by the image side.
+    pub previews: Arc<dyn templates::Previews>,
 }
 
 impl std::fmt::Debug for TemplateAccess {

@@ -98,6 +98,28 @@ impl TemplateStore {
         }
     }
 
+    /// The ids of `user`'s templates (`<id>.svg` files whose name is a
+    /// valid id), sorted, at most `limit` of them; read on the blocking
+    /// pool. A user without a folder has none.
+    pub async fn ids(self: &Arc<Self>, user: &UserId, limit: usize) -> Vec<BaseId> {
+        let folder = self.dir.join(user.as_str());
+        let read = move || {
+            let mut ids: Vec<BaseId> = std::fs::read_dir(folder)
+                .into_iter()
+                .flatten()
+                .filter_map(|entry| {
+                    let name = entry.ok()?.file_name();
+                    let id = name.to_str()?.strip_suffix(".svg")?;
+                    BaseId::parse(id).ok()
+                })
+                .collect();
+            ids.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+            ids.truncate(limit);
+            ids
+        };
+        tokio::task::spawn_blocking(read).await.unwrap_or_default()
+    }
+
     /// The current version of a template. The `stat`s that decide whether
     /// the prepared copy still holds (the file and every image it draws),
     /// and reading and preparing a changed file, run on the blocking pool.

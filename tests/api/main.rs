@@ -30,6 +30,7 @@ mod registry_helpers;
 mod registry_images;
 mod registry_keys;
 mod registry_limits;
+mod registry_templates;
 mod rendering;
 mod shaping;
 mod shaping_cases;

@@ -170,6 +170,11 @@ async fn spawn_on(config: Config, data: TempDir, templates: TempDir) -> Registry
 }
 
 impl RegistryApp {
+    /// The folder holding one folder of templates per account.
+    pub fn templates_dir(&self) -> &Path {
+        self._templates.path()
+    }
+
     /// A key made as `signet keys create` makes it; returns (id, secret).
     pub async fn key(&self, user: &str, env: Environment, scopes: &[&str]) -> (String, String) {
         let created = self

@@ -7,8 +7,8 @@
 //! [`ApiError`] and is written by `context` in the one JSON shape.
 //!
 //! Layout: `context` the middleware; `error` the error shape; `body` JSON
-//! bodies and query strings; `page` lists; `api_keys`, `audit` and
-//! `certificates` the handlers.
+//! bodies and query strings; `page` lists; `api_keys`, `audit`,
+//! `certificates` and `templates` the handlers.
 
 mod api_keys;
 mod audit;
@@ -17,6 +17,7 @@ mod certificates;
 mod context;
 mod error;
 mod page;
+mod templates;
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +43,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry) -> Router<S>
             get(certificates::retrieve).patch(certificates::change),
         )
         .route("/certificates/{id}/revoke", post(certificates::revoke))
+        .route("/templates", get(templates::list))
+        .route("/templates/{id}", get(templates::retrieve))
+        .route("/templates/{id}/preview.png", get(templates::preview))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -1,0 +1,168 @@
+//! `/v1/templates`: the account's templates with what a certificate must
+//! supply, and a preview of each (either certificate scope: whoever
+//! reads or issues certificates needs them).
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Serialize;
+
+use super::context::Caller;
+use super::error::ApiError;
+use super::page::{List, PageRequest};
+use crate::registry::templates::{PreviewError, TemplateInfo};
+use crate::registry::Registry;
+
+/// A template's field as the contract shows it.
+#[derive(Debug, Serialize)]
+struct FieldObject {
+    name: String,
+    required: bool,
+}
+
+/// A template as the contract shows it.
+#[derive(Debug, Serialize)]
+pub struct TemplateObject {
+    id: String,
+    object: &'static str,
+    width: f32,
+    height: f32,
+    recipient_name_layer: String,
+    fields: Vec<FieldObject>,
+    preview_url: String,
+}
+
+impl TemplateObject {
+    fn new(info: TemplateInfo, api: &str) -> TemplateObject {
+        TemplateObject {
+            preview_url: format!("{api}/v1/templates/{}/preview.png", info.id),
+            object: "template",
+            width: info.width,
+            height: info.height,
+            recipient_name_layer: info.declaration.name_layer,
+            fields: info
+                .declaration
+                .fields
+                .into_iter()
+                .map(|f| FieldObject {
+                    name: f.name,
+                    required: f.required,
+                })
+                .collect(),
+            id: info.id,
+        }
+    }
+}
+
+/// Templates are read by keys that read or issue certificates.
+fn require(caller: &Caller) -> Result<(), ApiError> {
+    caller
+        .require("certificates:read")
+        .or_else(|_| caller.require("certificates:write"))
+}
+
+/// `GET /v1/templates`: by id, paged by cursor.
+pub async fn list(
+    State(registry): State<Registry>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&caller)?;
+    let page = PageRequest::parse(uri.query())?;
+    let all = registry.templates_of(&caller.key.account_id).await?;
+    let start = match &page.starting_after {
+        None => 0,
+        Some(cursor) => {
+            all.iter()
+                .position(|t| t.id == *cursor)
+                .ok_or_else(PageRequest::unknown_cursor)?
+                + 1
+        }
+    };
+    let api = api_base(&headers);
+    let fetched: Vec<TemplateObject> = all
+        .into_iter()
+        .skip(start)
+        .take(page.limit as usize + 1)
+        .map(|info| TemplateObject::new(info, &api))
+        .collect();
+    Ok(Json(List::from_fetched(fetched, page.limit, |t| {
+        t.id.clone()
+    })))
+}
+
+/// `GET /v1/templates/{id}`.
+pub async fn retrieve(
+    State(registry): State<Registry>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&caller)?;
+    let info = registry
+        .template_info(&caller.key.account_id, &id)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Json(TemplateObject::new(info, &api_base(&headers))))
+}
+
+/// `GET /v1/templates/{id}/preview.png`: the template with its own text.
+pub async fn preview(
+    State(registry): State<Registry>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require(&caller)?;
+    let preview = registry
+        .template_preview(&caller.key.account_id, &id)
+        .await?
+        .map_err(|error| match error {
+            PreviewError::NotFound => ApiError::not_found(format!("No template with id {id}")),
+            PreviewError::Rejected(why) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_template",
+                format!("Template {id} is unusable: {why}"),
+            ),
+            PreviewError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "No render could start now; try again shortly",
+            ),
+        })?;
+    let etag = HeaderValue::from_str(&preview.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let revalidated = headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|given| given == etag);
+    let mut response = if revalidated {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "image/png")], preview.png).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, etag);
+    // Behind a key: no shared cache may keep it.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(response)
+}
+
+/// The API's own base, as the request reached it (checked to be a host,
+/// so no header can inject a path or a scheme).
+fn api_base(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
