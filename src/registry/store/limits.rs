@@ -1,9 +1,22 @@
 //! The `rate_windows` table: fixed one-minute windows per bucket (a key),
 //! counted in the database so a limit holds across processes.
+//!
+//! Counts are not acknowledged data: losing the last few in a crash only
+//! lets a key a few more requests. So they are written without waiting
+//! for the disk — on SQLite in a file of their own, `counters.sqlite3`,
+//! with `synchronous = OFF`; on PostgreSQL through connections with
+//! `synchronous_commit = off` — and counting a request costs no sync,
+//! while every process sharing the database still counts the same
+//! window.
 
-use sqlx::Row;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
 
-use super::Store;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+
+use super::{Backend, Store};
 use crate::registry::error::RegistryError;
 
 /// Length of a window.
@@ -18,6 +31,55 @@ pub struct Window {
     pub resets_at: i64,
 }
 
+/// The counters' own table on SQLite (PostgreSQL uses the migrated one).
+const SQLITE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rate_windows (\
+     bucket TEXT NOT NULL, window_start BIGINT NOT NULL, count BIGINT NOT NULL, \
+     PRIMARY KEY (bucket, window_start))";
+
+/// Opens the pool counts are written through: `counters.sqlite3` under
+/// `data_dir` for SQLite, the registry's database (`url`) otherwise.
+pub(super) async fn open_counters(
+    backend: Backend,
+    url: &str,
+    data_dir: &Path,
+    acquire_timeout: Duration,
+) -> Result<AnyPool, RegistryError> {
+    let url = match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("counters.sqlite3").display()
+        ),
+        Backend::Postgres => url.to_owned(),
+    };
+    let options = AnyConnectOptions::from_str(&url)
+        .map_err(|e| RegistryError::Config(format!("database_url: {e}")))?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(if backend == Backend::Sqlite { 2 } else { 8 })
+        .acquire_timeout(acquire_timeout)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                match backend {
+                    Backend::Sqlite => {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = OFF").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Backend::Postgres => {
+                        conn.execute("SET synchronous_commit = off").await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(RegistryError::from)?;
+    if backend == Backend::Sqlite {
+        pool.execute(SQLITE_SCHEMA).await?;
+    }
+    Ok(pool)
+}
+
 impl Store {
     /// Counts one request of `bucket` at `now`, in one statement (an
     /// upsert that returns the new count, atomic in both databases).
@@ -30,7 +92,7 @@ impl Store {
         )
         .bind(bucket)
         .bind(start)
-        .fetch_one(self.pool())
+        .fetch_one(&self.counters)
         .await?;
         let count: i64 = row.try_get(0)?;
         if count == 1 {
@@ -39,7 +101,7 @@ impl Store {
             sqlx::query("DELETE FROM rate_windows WHERE bucket = $1 AND window_start < $2")
                 .bind(bucket)
                 .bind(start)
-                .execute(self.pool())
+                .execute(&self.counters)
                 .await?;
         }
         Ok(Window {

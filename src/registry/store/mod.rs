@@ -48,6 +48,9 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Where rate-limit counts are written, without waiting for the disk
+    /// (`limits`).
+    counters: AnyPool,
     backend: Backend,
 }
 
@@ -124,7 +127,13 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| RegistryError::Config(format!("applying migrations: {e}")))?;
-        Ok(Store { pool, backend })
+        let counters =
+            limits::open_counters(backend, &url, data_dir, Duration::from_secs(5)).await?;
+        Ok(Store {
+            pool,
+            counters,
+            backend,
+        })
     }
 
     /// Which database this is.
@@ -234,6 +243,7 @@ impl Store {
     /// Closes the pool, waiting for connections to be given back.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.counters.close().await;
     }
 }
 
