@@ -17,6 +17,7 @@ mod accounts;
 mod audit;
 mod certificates;
 mod events;
+mod idempotency;
 mod keys;
 mod limits;
 
@@ -30,6 +31,10 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use certificates::{CertificateFilter, CertificateRecord};
 pub use events::{NewEvent, StoredEvent};
+pub use idempotency::{
+    fingerprint, Claim, Claimed, IdempotencyKey, KeptAnswer, Reply, ABANDONED_AFTER_US,
+    KEPT_FOR_US, TAKEN_OVER,
+};
 pub use keys::{KeyRecord, NewKey};
 pub use limits::Window;
 
