@@ -107,6 +107,7 @@ async fn demo_key(registry: &Registry) -> anyhow::Result<String> {
             Scopes::parse(&["*"]).map_err(anyhow::Error::msg)?,
             Some("demo mode".into()),
             &Actor::cli(),
+            None,
         )
         .await?;
     Ok(created.secret)

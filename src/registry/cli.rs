@@ -78,7 +78,7 @@ async fn command(registry: &Registry, command: KeysCommand) -> anyhow::Result<Ex
                 anyhow::anyhow!("unknown scope `{unknown}` (known: {})", SCOPES.join(", "))
             })?;
             let created = registry
-                .create_key(&user, environment, scopes, description, &Actor::cli())
+                .create_key(&user, environment, scopes, description, &Actor::cli(), None)
                 .await?;
             eprintln!(
                 "created {} for {user} ({env}); the secret below is shown this once:",

@@ -5,7 +5,7 @@
 use super::error::RegistryError;
 use super::ids::{self, Environment};
 use super::scope::Scopes;
-use super::store::{now_us, KeyRecord, NewAuditEvent, NewKey};
+use super::store::{now_us, KeyRecord, NewAuditEvent, NewKey, Reply};
 use super::Registry;
 
 /// Longest description a key may have, in characters.
@@ -57,7 +57,8 @@ pub enum AuthError {
 
 impl Registry {
     /// Makes a key for `account_id` in `environment`, with the audit row
-    /// in the same transaction.
+    /// and `reply`'s answer (for an idempotency key) in the same
+    /// transaction.
     pub async fn create_key(
         &self,
         account_id: &str,
@@ -65,6 +66,7 @@ impl Registry {
         scopes: Scopes,
         description: Option<String>,
         actor: &Actor,
+        reply: Option<&Reply<'_, KeyRecord>>,
     ) -> Result<CreatedKey, RegistryError> {
         if self.account(account_id).is_none() && !self.store.account_exists(account_id).await? {
             return Err(RegistryError::UnknownAccount(account_id.to_owned()));
@@ -111,6 +113,7 @@ impl Registry {
         let key = self.store.key_by_id(&mut *tx, &id).await?.ok_or_else(|| {
             RegistryError::Database("a key vanished in its own transaction".into())
         })?;
+        self.store.keep_reply(&mut tx, reply, &key).await?;
         // Committed (and, on SQLite, synced) before anyone sees the secret.
         tx.commit().await?;
         Ok(CreatedKey {

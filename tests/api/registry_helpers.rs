@@ -185,6 +185,7 @@ impl RegistryApp {
                 Scopes::parse(scopes).unwrap(),
                 None,
                 &Actor::cli(),
+                None,
             )
             .await
             .expect("key made");

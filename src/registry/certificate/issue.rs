@@ -1,6 +1,7 @@
 //! Issuing, changing and revoking certificates. Each change is one
-//! transaction: the certificate's row, its audit row and its outbox
-//! event, committed before the caller is answered.
+//! transaction: the certificate's row, its audit row, its outbox event
+//! and, for a `POST` with an idempotency key, the answer kept for the
+//! key's retries, committed before the caller is answered.
 
 use serde_json::{json, Map, Value};
 
@@ -11,7 +12,7 @@ use super::{
 use crate::registry::error::RegistryError;
 use crate::registry::ids::{self, Environment};
 use crate::registry::keys::{audit_by, Actor};
-use crate::registry::store::{now_us, CertificateRecord, NewAuditEvent, NewEvent};
+use crate::registry::store::{now_us, CertificateRecord, NewAuditEvent, NewEvent, Reply};
 use crate::registry::{rfc3339, Registry};
 
 /// How often a correction is checked again when its certificate changed
@@ -27,12 +28,14 @@ pub struct Owner<'a> {
 
 impl Registry {
     /// Issues a certificate: checked against its template, then stored
-    /// with its audit row and `certificate.issued` event.
+    /// with its audit row, `certificate.issued` event and, for a request
+    /// with an idempotency key, the answer kept for its retries.
     pub async fn issue_certificate(
         &self,
         owner: Owner<'_>,
         new: NewCertificate,
         actor: &Actor,
+        reply: Option<&Reply<'_, CertificateRecord>>,
     ) -> Result<CertificateRecord, RegistryError> {
         let now = now_us();
         check_future(new.expires_at, now)?;
@@ -71,6 +74,7 @@ impl Registry {
         let changes = json!({"status": [null, "issued"]});
         self.record_change(&mut tx, &record, actor, Change::issued(changes), now)
             .await?;
+        self.store.keep_reply(&mut tx, reply, &record).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -107,7 +111,7 @@ impl Registry {
                     "revoke on its own: a revoked certificate takes no other change",
                 ));
             }
-            return self.revoke_certificate(owner, id, None, actor).await;
+            return self.revoke_certificate(owner, id, None, actor, None).await;
         }
         let now = now_us();
         if let Some(expires_at) = change.expires_at {
@@ -190,13 +194,15 @@ impl Registry {
     }
 
     /// Revokes: final. Revoking a revoked certificate changes nothing,
-    /// writes no event and returns it as it is.
+    /// writes no event and returns it as it is. Either way `reply`'s
+    /// answer commits with the outcome.
     pub async fn revoke_certificate(
         &self,
         owner: Owner<'_>,
         id: &str,
         reason: Option<String>,
         actor: &Actor,
+        reply: Option<&Reply<'_, CertificateRecord>>,
     ) -> Result<CertificateRecord, RegistryError> {
         if let Some(text) = &reason {
             if text.chars().count() > MAX_REASON_CHARS || text.chars().any(char::is_control) {
@@ -212,6 +218,7 @@ impl Registry {
         let mut tx = self.store.begin().await?;
         let mut record = self.locked(&mut tx, owner, id).await?;
         if record.status == Status::Revoked.name() {
+            self.store.keep_reply(&mut tx, reply, &record).await?;
             tx.commit().await?;
             return Ok(record);
         }
@@ -232,6 +239,7 @@ impl Registry {
         };
         self.record_change(&mut tx, &record, actor, change, now)
             .await?;
+        self.store.keep_reply(&mut tx, reply, &record).await?;
         tx.commit().await?;
         self.forget_view(&record.id).await;
         Ok(record)

@@ -86,6 +86,7 @@ pub async fn create(
             scopes,
             body.description,
             &caller.actor(),
+            None,
         )
         .await?;
     Ok((

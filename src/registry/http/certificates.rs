@@ -216,7 +216,7 @@ pub async fn create(
         expires_at,
     };
     let record = registry
-        .issue_certificate(owner(&caller), new, &caller.actor())
+        .issue_certificate(owner(&caller), new, &caller.actor(), None)
         .await?;
     let base = base(&registry, &caller, &headers);
     Ok((
@@ -351,7 +351,7 @@ pub async fn revoke(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(WRITE)?;
     let record = registry
-        .revoke_certificate(owner(&caller), &id, body.reason, &caller.actor())
+        .revoke_certificate(owner(&caller), &id, body.reason, &caller.actor(), None)
         .await?;
     let base = base(&registry, &caller, &headers);
     Ok(Json(CertificateObject::new(record, &base, now_us())))
