@@ -1,19 +1,19 @@
 //! `/v1/api_keys`: a key makes, lists and revokes the keys of its own
 //! account and environment (scope `keys:write`).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::body::JsonBody;
 use super::context::Caller;
 use super::error::ApiError;
+use super::idempotency::{answer, Post};
 use super::page::{List, PageRequest};
 use crate::registry::scope::Scopes;
-use crate::registry::store::KeyRecord;
-use crate::registry::{rfc3339, Registry};
+use crate::registry::store::{KeyRecord, Reply};
+use crate::registry::{rfc3339, CreatedKey, Registry};
 
 const SCOPE: &str = "keys:write";
 
@@ -61,13 +61,31 @@ impl KeyObject {
 
 /// `POST /v1/api_keys`: a key for the caller's account and environment,
 /// with at most the caller's own scopes (a key cannot mint a stronger
-/// one).
+/// one). The secret is shown in this answer only: the answer kept for an
+/// idempotency key's retries is the key without it, since no secret is
+/// ever stored.
 pub async fn create(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
-    JsonBody(body): JsonBody<CreateKey>,
-) -> Result<impl IntoResponse, ApiError> {
-    caller.require(SCOPE)?;
+    request: Request,
+) -> Response {
+    let kept = |key: &KeyRecord| answer(StatusCode::CREATED, &KeyObject::new(key.clone(), None));
+    let (post, body) = match Post::begin(&registry, &caller, SCOPE, request).await {
+        Ok(begun) => begun,
+        Err(answer) => return answer,
+    };
+    let created = create_key(&registry, &caller, body, post.reply(&kept).as_ref()).await;
+    let shown =
+        created.map(|c| answer(StatusCode::CREATED, &KeyObject::new(c.key, Some(c.secret))));
+    post.finish(shown).await
+}
+
+async fn create_key(
+    registry: &Registry,
+    caller: &Caller,
+    body: CreateKey,
+    reply: Option<&Reply<'_, KeyRecord>>,
+) -> Result<CreatedKey, ApiError> {
     let scopes = Scopes::parse(&body.scopes).map_err(|unknown| {
         ApiError::invalid_request(format!("Unknown scope `{unknown}`")).with_param("scopes")
     })?;
@@ -79,20 +97,16 @@ pub async fn create(
     if let Some(wider) = wider {
         return Err(ApiError::insufficient_scope(wider).with_param("scopes"));
     }
-    let created = registry
+    Ok(registry
         .create_key(
             &caller.key.account_id,
             caller.key.environment,
             scopes,
             body.description,
             &caller.actor(),
-            None,
+            reply,
         )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(KeyObject::new(created.key, Some(created.secret))),
-    ))
+        .await?)
 }
 
 /// `GET /v1/api_keys`: the caller's account's keys in its environment.

@@ -19,31 +19,54 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("The body is over {MAX_BODY_BYTES} bytes"),
-            )
-        };
-        let headers = request.headers();
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(too_large());
-        }
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap_or("?").to_owned());
-        let bytes: Bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| too_large())?;
+        read(request).await?.json().map(JsonBody)
+    }
+}
+
+/// A body read whole (within [`MAX_BODY_BYTES`]) but not yet parsed: an
+/// idempotent `POST` hashes the bytes before it looks at them.
+pub struct RawBody {
+    /// The `Content-Type`, `?` when it is not text.
+    content_type: Option<String>,
+    pub bytes: Bytes,
+}
+
+/// Reads `request`'s body, refusing one over [`MAX_BODY_BYTES`].
+pub async fn read(request: Request) -> Result<RawBody, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The body is over {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let headers = request.headers();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("?").to_owned());
+    let bytes: Bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    Ok(RawBody {
+        content_type,
+        bytes,
+    })
+}
+
+impl RawBody {
+    /// The body as JSON parsed into `T` (whose fields deny unknown ones).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         // A POST with nothing to say may send no body at all.
-        let json: &[u8] = match content_type {
-            None if bytes.is_empty() => b"{}",
-            Some(kind) if is_json(&kind) => &bytes,
+        let json: &[u8] = match &self.content_type {
+            None if self.bytes.is_empty() => b"{}",
+            Some(kind) if is_json(kind) => &self.bytes,
             _ => {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -52,7 +75,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ))
             }
         };
-        parse(json).map(JsonBody)
+        parse(json)
     }
 }
 

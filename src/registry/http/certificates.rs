@@ -3,19 +3,21 @@
 //! caller's account and environment.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::body::JsonBody;
 use super::context::Caller;
 use super::error::ApiError;
+use super::idempotency::{answer, Post};
 use super::page::{List, PageRequest};
 use crate::registry::certificate::{status_of, CertificateChange, NewCertificate, Owner, Status};
-use crate::registry::store::{now_us, CertificateFilter, CertificateRecord};
+use crate::registry::store::{now_us, CertificateFilter, CertificateRecord, KeptAnswer, Reply};
 use crate::registry::{rfc3339, Registry};
 
 const READ: &str = "certificates:read";
@@ -194,14 +196,28 @@ fn time(param: &str, text: &str) -> Result<i64, ApiError> {
     i64::try_from(us).map_err(|_| refused())
 }
 
-/// `POST /v1/certificates`: `201` once the certificate is committed.
+/// `POST /v1/certificates`: `201` once the certificate is committed (with
+/// the answer kept for its idempotency key, when it has one).
 pub async fn create(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<CreateCertificate>,
-) -> Result<impl IntoResponse, ApiError> {
-    caller.require(WRITE)?;
+    request: Request,
+) -> Response {
+    let object = object_answer(&registry, &caller, request.headers(), StatusCode::CREATED);
+    let (post, body) = match Post::begin(&registry, &caller, WRITE, request).await {
+        Ok(begun) => begun,
+        Err(answer) => return answer,
+    };
+    let issued = issue(&registry, &caller, body, post.reply(&object).as_ref()).await;
+    post.finish(issued.map(|record| object(&record))).await
+}
+
+async fn issue(
+    registry: &Registry,
+    caller: &Caller,
+    body: CreateCertificate,
+    reply: Option<&Reply<'_, CertificateRecord>>,
+) -> Result<CertificateRecord, ApiError> {
     let expires_at = body
         .expires_at
         .as_deref()
@@ -215,14 +231,26 @@ pub async fn create(
         metadata: body.metadata,
         expires_at,
     };
-    let record = registry
-        .issue_certificate(owner(&caller), new, &caller.actor(), None)
-        .await?;
-    let base = base(&registry, &caller, &headers);
-    Ok((
-        StatusCode::CREATED,
-        Json(CertificateObject::new(record, &base, now_us())),
-    ))
+    Ok(registry
+        .issue_certificate(owner(caller), new, &caller.actor(), reply)
+        .await?)
+}
+
+/// How a `POST`'s certificate is answered, inside the change's
+/// transaction and again for the live answer: the same bytes both times,
+/// since the shown status is computed at the first call's time.
+fn object_answer(
+    registry: &Registry,
+    caller: &Caller,
+    headers: &HeaderMap,
+    status: StatusCode,
+) -> impl Fn(&CertificateRecord) -> KeptAnswer + Send + Sync {
+    let base = base(registry, caller, headers);
+    let now = OnceLock::new();
+    move |record: &CertificateRecord| {
+        let now = *now.get_or_init(now_us);
+        answer(status, &CertificateObject::new(record.clone(), &base, now))
+    }
 }
 
 /// `GET /v1/certificates/{id}`.
@@ -345,14 +373,27 @@ pub async fn change(
 pub async fn revoke(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<Revoke>,
-) -> Result<impl IntoResponse, ApiError> {
-    caller.require(WRITE)?;
-    let record = registry
-        .revoke_certificate(owner(&caller), &id, body.reason, &caller.actor(), None)
-        .await?;
-    let base = base(&registry, &caller, &headers);
-    Ok(Json(CertificateObject::new(record, &base, now_us())))
+    request: Request,
+) -> Response {
+    let object = object_answer(&registry, &caller, request.headers(), StatusCode::OK);
+    let (post, body) = match Post::begin::<Revoke>(&registry, &caller, WRITE, request).await {
+        Ok(begun) => begun,
+        Err(answer) => return answer,
+    };
+    let revoked = registry
+        .revoke_certificate(
+            owner(&caller),
+            &id,
+            body.reason,
+            &caller.actor(),
+            post.reply(&object).as_ref(),
+        )
+        .await;
+    post.finish(
+        revoked
+            .map(|record| object(&record))
+            .map_err(ApiError::from),
+    )
+    .await
 }

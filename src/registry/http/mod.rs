@@ -2,13 +2,16 @@
 //! status codes and headers.
 //!
 //! The path of a call: `context` (request id, key check, rate limit) →
-//! the handler (scope, then `body` and `page` parse the input) → the
-//! domain (`registry::keys`, `registry::certificate`) → `store`. Every failure becomes an
-//! [`ApiError`] and is written by `context` in the one JSON shape.
+//! the handler (scope, then `body` and `page` parse the input; a `POST`
+//! goes through `idempotency`, which claims its key or replays the key's
+//! answer) → the domain (`registry::keys`, `registry::certificate`) →
+//! `store`. Every failure becomes an [`ApiError`] and is written by
+//! `context` in the one JSON shape.
 //!
 //! Layout: `context` the middleware; `error` the error shape; `body` JSON
-//! bodies and query strings; `page` lists; `api_keys`, `audit`,
-//! `certificates` and `templates` the handlers.
+//! bodies and query strings; `idempotency` `Idempotency-Key`s; `page`
+//! lists; `api_keys`, `audit`, `certificates` and `templates` the
+//! handlers.
 
 mod api_keys;
 mod audit;
@@ -16,6 +19,7 @@ mod body;
 mod certificates;
 mod context;
 mod error;
+mod idempotency;
 mod page;
 mod templates;
 
