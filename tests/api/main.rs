@@ -27,6 +27,8 @@ mod registry_certificates;
 mod registry_durability;
 mod registry_errors;
 mod registry_helpers;
+mod registry_idempotency;
+mod registry_idempotency_claims;
 mod registry_images;
 mod registry_keys;
 mod registry_limits;

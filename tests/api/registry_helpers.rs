@@ -67,6 +67,8 @@ pub struct RegistryApp {
     /// Where the SQLite file lives (kept for the test's life).
     pub data: TempDir,
     pub database_url: Option<String>,
+    /// What it was started with, for a restart.
+    config: Config,
     _templates: TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -115,6 +117,15 @@ pub async fn spawn_registry(db: Db) -> RegistryApp {
 /// links use its `public_base_url`), for certificates to be issued
 /// against.
 pub async fn spawn_registry_with_templates(db: Db) -> RegistryApp {
+    spawn_registry_with_templates_and(db, |_| {}).await
+}
+
+/// The same, with the configuration changed by `edit` first (a plan's
+/// limits, say).
+pub async fn spawn_registry_with_templates_and(
+    db: Db,
+    edit: impl FnOnce(&mut Config),
+) -> RegistryApp {
     let data = tempfile::tempdir().unwrap();
     let templates = tempfile::tempdir().unwrap();
     let folder = templates.path().join(USER);
@@ -133,6 +144,7 @@ pub async fn spawn_registry_with_templates(db: Db) -> RegistryApp {
     std::fs::copy(folder.join(&demo), other.join(&demo)).unwrap();
     let mut config = registry_config(db, data.path(), templates.path());
     config.users[1].public_base_url = Some("https://credentials.example.org/".into());
+    edit(&mut config);
     spawn_on(config, data, templates).await
 }
 
@@ -149,7 +161,7 @@ pub async fn spawn_beside(first: &RegistryApp) -> RegistryApp {
 async fn spawn_on(config: Config, data: TempDir, templates: TempDir) -> RegistryApp {
     let database_url = config.database_url.clone();
     let registry = Registry::open(&config).await.expect("registry opens");
-    let state = AppState::new(config)
+    let state = AppState::new(config.clone())
         .expect("state builds")
         .with_registry(registry.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -164,6 +176,7 @@ async fn spawn_on(config: Config, data: TempDir, templates: TempDir) -> Registry
         client: reqwest::Client::new(),
         data,
         database_url,
+        config,
         _templates: templates,
         _shutdown: tx,
     }
@@ -173,6 +186,24 @@ impl RegistryApp {
     /// The folder holding one folder of templates per account.
     pub fn templates_dir(&self) -> &Path {
         self._templates.path()
+    }
+
+    /// The same registry after a restart: this server told to stop and
+    /// its database pool closed, then a new one opened on the same
+    /// database, configuration and templates, so nothing is carried over
+    /// in memory.
+    pub async fn restart(self) -> RegistryApp {
+        let RegistryApp {
+            registry,
+            data,
+            config,
+            _templates: templates,
+            _shutdown: shutdown,
+            ..
+        } = self;
+        drop(shutdown);
+        registry.store.close().await;
+        spawn_on(config, data, templates).await
     }
 
     /// A key made as `signet keys create` makes it; returns (id, secret).
