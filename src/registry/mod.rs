@@ -18,7 +18,8 @@
 //! - [`keys`]: creating, listing, revoking and checking keys, audited.
 //! - [`templates`]: an account's templates and their previews.
 //! - [`error`]: the registry's failures, in its own terms.
-//! - [`http`]: `/v1`: authentication, limits, the JSON error shape.
+//! - [`http`]: `/v1`: authentication, limits, idempotency keys, the JSON
+//!   error shape.
 //! - [`cli`]: `signet keys create|list|revoke`.
 
 pub mod account;
