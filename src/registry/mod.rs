@@ -11,6 +11,7 @@
 //!
 //! - [`store`]: the database (SQLite or PostgreSQL), migrations, queries.
 //! - [`account`]: accounts and their plans' limits.
+//! - [`audit`]: the audit event object the API and `signet audit` show.
 //! - [`ids`]: random ids, key secrets and their stored hash.
 //! - [`scope`]: what a key may do.
 //! - [`certificate`]: certificates, their status rules and template
@@ -20,9 +21,10 @@
 //! - [`error`]: the registry's failures, in its own terms.
 //! - [`http`]: `/v1`: authentication, limits, idempotency keys, the JSON
 //!   error shape.
-//! - [`cli`]: `signet keys create|list|revoke`.
+//! - [`cli`]: `signet keys create|list|revoke` and `signet audit`.
 
 pub mod account;
+pub mod audit;
 pub mod certificate;
 pub mod cli;
 pub mod error;
