@@ -1,4 +1,5 @@
-//! The command line: `signet serve`, `signet sign` and `signet keys`.
+//! The command line: `signet serve`, `signet sign`, `signet keys` and
+//! `signet audit`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ enum Command {
     Sign(Box<sign::SignArgs>),
     /// Make, list and revoke the registry's API keys.
     Keys(crate::registry::cli::KeysArgs),
+    /// Print or export (JSON lines) the registry's audit log, newest first.
+    Audit(crate::registry::cli::audit::AuditArgs),
 }
 
 /// Runs the command line; errors print as one message.
@@ -46,6 +49,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Serve { config, demo } => serve(config, demo),
         Command::Sign(args) => sign::run(*args),
         Command::Keys(args) => crate::registry::cli::run(args),
+        Command::Audit(args) => crate::registry::cli::audit::run(args),
     }
 }
 

@@ -1,5 +1,8 @@
 //! `signet keys create|list|revoke`: the operator's hand on API keys,
-//! straight on the database the configuration names.
+//! straight on the database the configuration names; `audit` holds
+//! `signet audit`.
+
+pub mod audit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

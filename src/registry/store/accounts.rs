@@ -46,4 +46,16 @@ impl Store {
             .await?;
         Ok(row.is_some_and(|r| r.try_get::<String, _>(0).is_ok()))
     }
+
+    /// Every account's id, configured now or once (an account no longer
+    /// configured keeps its records).
+    pub async fn account_ids(&self) -> Result<Vec<String>, RegistryError> {
+        let rows = sqlx::query("SELECT id FROM accounts ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
 }
