@@ -21,6 +21,7 @@ mod memory;
 mod payload;
 mod reference;
 mod reference_client;
+mod registry_audit_cli;
 mod registry_certificate_changes;
 mod registry_certificate_lists;
 mod registry_certificates;
