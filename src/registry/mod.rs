@@ -63,6 +63,8 @@ pub struct Registry {
     templates: Arc<OnceLock<TemplateAccess>>,
     /// Certificates as their images show them, kept briefly.
     views: certificate::Views,
+    /// Writes new certificates in group commits.
+    writer: certificate::Writer,
 }
 
 /// What the registry needs of the image side to check a certificate.
@@ -93,11 +95,12 @@ impl Registry {
         let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
         store.upsert_accounts(&accounts).await?;
         Ok(Registry {
-            store,
             accounts: Arc::new(accounts.into_iter().map(|a| (a.id.clone(), a)).collect()),
             docs_url: Arc::from(config.api_docs_url.trim_end_matches('/')),
             templates: Arc::default(),
             views: certificate::views(),
+            writer: certificate::Writer::start(store.clone()),
+            store,
         })
     }
 

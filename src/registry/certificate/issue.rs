@@ -5,6 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::writer::NewRow;
 use super::{
     check_email, check_future, check_metadata, status_of, CertificateChange, NewCertificate,
     Status, MAX_REASON_CHARS,
@@ -12,7 +13,7 @@ use super::{
 use crate::registry::error::RegistryError;
 use crate::registry::ids::{self, Environment};
 use crate::registry::keys::{audit_by, Actor};
-use crate::registry::store::{now_us, CertificateRecord, NewAuditEvent, NewEvent, Reply};
+use crate::registry::store::{now_us, CertificateRecord, NewAuditEvent, NewEvent, Reply, Store};
 use crate::registry::{rfc3339, Registry};
 
 /// How often a correction is checked again when its certificate changed
@@ -69,13 +70,19 @@ impl Registry {
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.store.begin().await?;
-        self.store.insert_certificate(&mut *tx, &record).await?;
-        let changes = json!({"status": [null, "issued"]});
-        self.record_change(&mut tx, &record, actor, Change::issued(changes), now)
+        // The answer kept for the key is made now, from the record as it
+        // will be stored, and written in the same transaction.
+        let kept = reply.map(|r| (r.claim.clone(), (r.answer)(&record)));
+        self.writer
+            .write(NewRow {
+                record: record.clone(),
+                actor: actor.clone(),
+                reply: kept,
+            })
             .await?;
-        self.store.keep_reply(&mut tx, reply, &record).await?;
-        tx.commit().await?;
+        if let Some(reply) = reply {
+            reply.kept.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         Ok(record)
     }
 
@@ -186,8 +193,7 @@ impl Registry {
             status: 200,
             changes: Value::Object(changes),
         };
-        self.record_change(&mut tx, &record, actor, change, now)
-            .await?;
+        record_change(&self.store, &mut tx, &record, actor, change, now).await?;
         tx.commit().await?;
         self.forget_view(&record.id).await;
         Ok(record)
@@ -237,8 +243,7 @@ impl Registry {
                 "revocation_reason": [null, record.revocation_reason],
             }),
         };
-        self.record_change(&mut tx, &record, actor, change, now)
-            .await?;
+        record_change(&self.store, &mut tx, &record, actor, change, now).await?;
         self.store.keep_reply(&mut tx, reply, &record).await?;
         tx.commit().await?;
         self.forget_view(&record.id).await;
@@ -258,43 +263,43 @@ impl Registry {
             .await?
             .ok_or_else(|| not_found(id))
     }
+}
 
-    /// The audit row and outbox event of a change, in its transaction.
-    async fn record_change(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        record: &CertificateRecord,
-        actor: &Actor,
-        change: Change,
-        now: i64,
-    ) -> Result<(), RegistryError> {
-        let audit = NewAuditEvent {
-            account_id: Some(record.account_id.clone()),
-            livemode: record.environment.is_live(),
-            action: change.action,
-            target: Some(record.id.clone()),
-            status: actor.request_id.as_ref().map(|_| change.status),
-            changes: Some(change.changes.clone()),
-            ..audit_by(actor)
-        };
-        self.store.append_audit(&mut **tx, &audit, now).await?;
-        let event = NewEvent {
-            account_id: &record.account_id,
-            livemode: record.environment.is_live(),
-            kind: change.event,
-            certificate_id: Some(&record.id),
-            data: json!({
-                "status": status_of(record, now).name(),
-                "changes": change.changes,
-            }),
-        };
-        self.store.append_event(&mut **tx, &event, now).await?;
-        Ok(())
-    }
+/// The audit row and outbox event of a change, in its transaction.
+pub(super) async fn record_change(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    record: &CertificateRecord,
+    actor: &Actor,
+    change: Change,
+    now: i64,
+) -> Result<(), RegistryError> {
+    let audit = NewAuditEvent {
+        account_id: Some(record.account_id.clone()),
+        livemode: record.environment.is_live(),
+        action: change.action,
+        target: Some(record.id.clone()),
+        status: actor.request_id.as_ref().map(|_| change.status),
+        changes: Some(change.changes.clone()),
+        ..audit_by(actor)
+    };
+    store.append_audit(&mut **tx, &audit, now).await?;
+    let event = NewEvent {
+        account_id: &record.account_id,
+        livemode: record.environment.is_live(),
+        kind: change.event,
+        certificate_id: Some(&record.id),
+        data: json!({
+            "status": status_of(record, now).name(),
+            "changes": change.changes,
+        }),
+    };
+    store.append_event(&mut **tx, &event, now).await?;
+    Ok(())
 }
 
 /// What one change writes besides the row.
-struct Change {
+pub(super) struct Change {
     /// The audit log's action.
     action: &'static str,
     /// The outbox event's type.
@@ -305,7 +310,7 @@ struct Change {
 }
 
 impl Change {
-    fn issued(changes: Value) -> Change {
+    pub(super) fn issued(changes: Value) -> Change {
         Change {
             action: "certificate.create",
             event: "certificate.issued",

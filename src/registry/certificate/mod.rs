@@ -9,18 +9,21 @@
 //! Layout: this file holds the rules and the inputs; `template` checks a
 //! name and fields against the certificate's template; `issue` makes,
 //! changes and revokes certificates, each change in one transaction with
-//! its audit row and outbox event; `view` answers the image path's
+//! its audit row and outbox event, new ones grouped into shared
+//! transactions by `writer`; `view` answers the image path's
 //! questions about a certificate (`record::Records`).
 
 mod issue;
 mod template;
 mod view;
+mod writer;
 
 use std::collections::BTreeMap;
 
 pub use issue::Owner;
 pub use template::{Declaration, FieldDeclaration};
 pub use view::{views, Views};
+pub use writer::Writer;
 
 use super::error::RegistryError;
 use super::store::CertificateRecord;

@@ -245,6 +245,21 @@ impl Store {
         Ok(())
     }
 
+    /// Writes `answer` for `claim` inside `tx`, like [`Store::keep_reply`]
+    /// with the answer already made: for a change written by someone
+    /// else's transaction (a group commit).
+    pub async fn keep_answer_within(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        claim: &Claim,
+        answer: &KeptAnswer,
+    ) -> Result<(), RegistryError> {
+        if !self.keep_answer_in(&mut **tx, claim, answer).await? {
+            return Err(RegistryError::Unavailable(TAKEN_OVER.into()));
+        }
+        Ok(())
+    }
+
     /// Finishes `claim` with `answer`, on its own: for an answer no
     /// change's transaction wrote (a refusal). False when the claim is no
     /// longer held (taken over, or already finished).
