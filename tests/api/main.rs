@@ -31,6 +31,7 @@ mod registry_faults;
 mod registry_helpers;
 mod registry_keys;
 mod registry_limits;
+mod registry_logs;
 mod registry_outage;
 mod registry_process;
 mod registry_storm;
