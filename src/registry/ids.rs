@@ -4,6 +4,8 @@
 //! ids of objects are 128 bits, key secrets 256 bits, so neither can be
 //! guessed or enumerated.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha256};
 
 use super::error::RegistryError;
@@ -16,6 +18,8 @@ const DIGITS_PER_U128: usize = 22;
 /// Characters of a key shown in lists (`sk_live_` and four more), enough
 /// to tell keys apart and far too few to help guess one.
 const REDACTED_CHARS: usize = 4;
+/// How every key secret starts.
+const KEY_PREFIXES: [&str; 2] = ["sk_live_", "sk_test_"];
 
 /// The environment a key works in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +144,37 @@ fn redact(secret: &str) -> String {
     format!("{}…", &secret[..shown])
 }
 
+/// `text` with every key-shaped run (`sk_live_`/`sk_test_` and the
+/// base62 characters after it) cut to its redacted form, for logs: a
+/// client that puts its key where an id belongs (`DELETE
+/// /v1/api_keys/sk_live_…`) must not have it written down.
+pub fn redact_keys(text: &str) -> Cow<'_, str> {
+    let next_key = |from: &str| KEY_PREFIXES.iter().filter_map(|p| from.find(p)).min();
+    let Some(mut at) = next_key(text) else {
+        return Cow::Borrowed(text);
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        out.push_str(&rest[..at]);
+        let key = &rest[at..];
+        // Both prefixes are eight ASCII bytes; what follows is cut at
+        // the first byte no secret has.
+        let digits = key[8..]
+            .bytes()
+            .take_while(u8::is_ascii_alphanumeric)
+            .count();
+        out.push_str(&redact(&key[..8 + digits]));
+        rest = &key[8 + digits..];
+        match next_key(rest) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 /// The environment of a presented key, when it has the shape of one:
 /// a prefix and 44 base62 characters. Anything else is never looked up.
 pub fn parse_secret(presented: &str) -> Option<Environment> {
@@ -172,6 +207,23 @@ mod tests {
         let (a, b) = (new_id("key_").unwrap(), new_id("key_").unwrap());
         assert_ne!(a, b);
         assert!(a.starts_with("key_") && a.len() == 4 + 22);
+    }
+
+    #[test]
+    fn a_key_in_logged_text_is_cut_to_its_redacted_form() {
+        let key = new_secret(Environment::Live).unwrap().secret;
+        let path = format!("/api_keys/{key}/sk_test_AbCdEf9?x=sk_other");
+        let shown = redact_keys(&path);
+        assert_eq!(
+            shown,
+            format!("/api_keys/{}…/sk_test_AbCd…?x=sk_other", &key[..12])
+        );
+        assert!(!shown.contains(&key[12..20]));
+        assert!(matches!(
+            redact_keys("/certificates/cert_1"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(redact_keys("sk_live_"), "sk_live_…");
     }
 
     #[test]

@@ -356,54 +356,76 @@ fn run(mut command: Command, what: &str) {
 
 extern "C" fn stop_cluster() {
     if let Some(cluster) = CLUSTER.get() {
-        let mut stop = pg_command("pg_ctl");
-        stop.arg("stop")
-            .arg("-D")
-            .arg(&cluster.data_dir)
-            .args(["-m", "immediate"]);
-        let _ = stop.output();
+        pg_ctl_stop(&cluster.data_dir, "immediate");
     }
+}
+
+/// `pg_ctl stop -m <mode>` of the cluster in `data_dir`, waiting until it
+/// is down; a cluster already down is no failure.
+pub fn pg_ctl_stop(data_dir: &Path, mode: &str) {
+    let mut stop = pg_command("pg_ctl");
+    stop.arg("stop")
+        .arg("-D")
+        .arg(data_dir)
+        .args(["-w", "-m", mode]);
+    let _ = stop.output();
+}
+
+/// A new cluster under `root`: its data folder and the folder of its
+/// socket (it listens on no TCP port).
+pub fn init_cluster(root: &Path) -> (PathBuf, PathBuf) {
+    assert!(
+        pg_bin().join("initdb").exists(),
+        "PostgreSQL is missing: install Debian's postgresql (scripts/test does)"
+    );
+    let data_dir = root.join("pgdata");
+    let socket_dir = root.join("socket");
+    std::fs::create_dir_all(&socket_dir).unwrap();
+    // The server runs as `postgres` when the tests run as root.
+    let _ = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(root)
+        .output();
+    let mut initdb = pg_command("initdb");
+    initdb.arg("-D").arg(&data_dir).args([
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--no-sync",
+    ]);
+    run(initdb, "initdb");
+    (data_dir, socket_dir)
+}
+
+/// Starts the cluster in `data_dir` on its socket (named by `port`) and,
+/// with `tcp`, on `127.0.0.1:<port>` too; returns once it accepts
+/// connections (`pg_ctl -w`). Its log goes to `log`.
+pub fn start_cluster(data_dir: &Path, socket_dir: &Path, log: &Path, port: u16, tcp: bool) {
+    let listen = if tcp { "127.0.0.1" } else { "" };
+    let mut start = pg_command("pg_ctl");
+    start
+        .arg("start")
+        .arg("-D")
+        .arg(data_dir)
+        .arg("-w")
+        .arg("-l")
+        .arg(log)
+        .arg("-o")
+        .arg(format!(
+            "-c listen_addresses='{listen}' -k {} -p {port} -c max_connections=300 -c fsync=off",
+            socket_dir.display()
+        ));
+    run(start, "pg_ctl start");
 }
 
 fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| {
-        assert!(
-            pg_bin().join("initdb").exists(),
-            "PostgreSQL is missing: install Debian's postgresql (scripts/test does)"
-        );
         let root = tempfile::tempdir().unwrap();
-        let data_dir = root.path().join("pgdata");
-        let socket_dir = root.path().join("socket");
-        std::fs::create_dir_all(&socket_dir).unwrap();
-        // The server runs as `postgres` when the tests run as root.
-        let _ = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(root.path())
-            .output();
-        let mut initdb = pg_command("initdb");
-        initdb.arg("-D").arg(&data_dir).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ]);
-        run(initdb, "initdb");
-        let mut start = pg_command("pg_ctl");
-        start
-            .arg("start")
-            .arg("-D")
-            .arg(&data_dir)
-            .arg("-w")
-            .arg("-l")
-            .arg(root.path().join("server.log"))
-            .arg("-o")
-            .arg(format!(
-                "-c listen_addresses='' -k {} -p {PG_PORT} -c max_connections=300 -c fsync=off",
-                socket_dir.display()
-            ));
-        run(start, "pg_ctl start");
+        let (data_dir, socket_dir) = init_cluster(root.path());
+        let log = root.path().join("server.log");
+        start_cluster(&data_dir, &socket_dir, &log, PG_PORT, false);
         // SAFETY: registers a plain function to run at process exit.
         unsafe {
             libc::atexit(stop_cluster);
@@ -418,7 +440,17 @@ fn cluster() -> &'static Cluster {
 
 /// A new empty database in the cluster, as a `postgres://` URL.
 pub fn new_postgres_database() -> String {
-    let cluster = cluster();
+    let socket_dir = &cluster().socket_dir;
+    let name = create_database(socket_dir, PG_PORT);
+    format!(
+        "postgres://postgres@localhost/{name}?host={}&port={PG_PORT}",
+        socket_dir.display()
+    )
+}
+
+/// A new empty database in the cluster whose socket is in `socket_dir`
+/// and named by `port`; returns its name.
+pub fn create_database(socket_dir: &Path, port: u16) -> String {
     let name = format!(
         "t_{}",
         signet::registry::ids::new_id("")
@@ -426,16 +458,10 @@ pub fn new_postgres_database() -> String {
             .to_ascii_lowercase()
     );
     let mut create = Command::new(pg_bin().join("createdb"));
-    create.arg("-h").arg(&cluster.socket_dir).args([
-        "-p",
-        &PG_PORT.to_string(),
-        "-U",
-        "postgres",
-        &name,
-    ]);
+    create
+        .arg("-h")
+        .arg(socket_dir)
+        .args(["-p", &port.to_string(), "-U", "postgres", &name]);
     run(create, "createdb");
-    format!(
-        "postgres://postgres@localhost/{name}?host={}&port={PG_PORT}",
-        cluster.socket_dir.display()
-    )
+    name
 }

@@ -105,7 +105,9 @@ pub async fn request_context(
     tracing::info!(
         request_id = %request_id,
         %method,
-        path = %crate::http::escape(&path),
+        // A key put where an id belongs is the client's mistake; the
+        // log must not keep it.
+        path = %crate::http::escape(&crate::registry::ids::redact_keys(&path)),
         status = response.status().as_u16(),
         key = key_id.as_deref().unwrap_or("-"),
         "registry request"

@@ -6,10 +6,15 @@
 //! request id, writes the body. So every error, from a handler, an
 //! extractor or the middleware itself, has the same shape.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::registry::error::RegistryError;
+
+/// The `Retry-After` of a `503`, in seconds: an unreachable database is
+/// noticed within the pool's wait of two seconds, so a client asking
+/// again this soon costs little and is served as soon as it is back.
+const RETRY_UNAVAILABLE_SECS: u32 = 1;
 
 /// A `/v1` error: a status, the contract's code, a message and maybe the
 /// field at fault.
@@ -131,6 +136,14 @@ impl From<RegistryError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // The contract's `503` is a passing state; the client is told
+            // when to come back rather than left to guess or give up.
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(RETRY_UNAVAILABLE_SECS),
+            );
+        }
         response.extensions_mut().insert(self);
         response
     }

@@ -64,6 +64,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How long a connection waits for SQLite's write lock before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
+/// How long a request waits for a PostgreSQL connection before it is
+/// answered `503 unavailable`. While the server is down or starting,
+/// the pool keeps retrying the connection (refused, or "starting up")
+/// until this passes, so it is how long a client waits to hear the
+/// database is gone: short, as a client retries anyway.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// SQLite is a local file that cannot go away: a wait for one of its few
+/// connections is a queue behind other writers, given as long as a
+/// writer's wait for the lock.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS);
 
 /// A list the store pages by time and id: the store's own names, never a
 /// caller's text.
@@ -105,9 +115,17 @@ impl Store {
         // a key, which is bound as a hash anyway) at debug.
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| RegistryError::Config(format!("database_url: {e}")))?;
+        let (max_connections, acquire_timeout) = match backend {
+            Backend::Sqlite => (4, SQLITE_ACQUIRE_TIMEOUT),
+            Backend::Postgres => (16, POSTGRES_ACQUIRE_TIMEOUT),
+        };
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
+            // An idle connection is pinged before it is handed out: after
+            // PostgreSQL restarts, every pooled connection is dead, and a
+            // request given one would fail instead of getting a new one.
+            .test_before_acquire(true)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
