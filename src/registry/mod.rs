@@ -65,6 +65,8 @@ pub struct Registry {
     views: certificate::Views,
     /// Writes new certificates in group commits.
     writer: certificate::Writer,
+    /// Dropped with the last clone: the heartbeat task then stops.
+    _alive: Arc<()>,
 }
 
 /// What the registry needs of the image side to check a certificate.
@@ -94,6 +96,9 @@ impl Registry {
             .collect::<Result<Vec<_>, _>>()?;
         let store = Store::open(config.database_url.as_deref(), &config.data_dir).await?;
         store.upsert_accounts(&accounts).await?;
+        store.heartbeat(store::now_us()).await?;
+        let alive = Arc::new(());
+        tokio::spawn(heartbeats(store.clone(), Arc::downgrade(&alive)));
         Ok(Registry {
             accounts: Arc::new(accounts.into_iter().map(|a| (a.id.clone(), a)).collect()),
             docs_url: Arc::from(config.api_docs_url.trim_end_matches('/')),
@@ -101,6 +106,7 @@ impl Registry {
             views: certificate::views(),
             writer: certificate::Writer::start(store.clone()),
             store,
+            _alive: alive,
         })
     }
 
@@ -125,6 +131,24 @@ impl Registry {
     /// Base of the error documentation.
     pub fn docs_url(&self) -> &str {
         &self.docs_url
+    }
+}
+
+/// Writes this process's heartbeat every `HEARTBEAT_US` while a clone of
+/// its registry lives. A failed write is logged; the next tick tries
+/// again.
+async fn heartbeats(store: Store, alive: std::sync::Weak<()>) {
+    let period = std::time::Duration::from_micros(store::HEARTBEAT_US.unsigned_abs());
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(error) = store.heartbeat(store::now_us()).await {
+            tracing::warn!(%error, "could not write this process's heartbeat");
+        }
     }
 }
 

@@ -195,3 +195,40 @@ on_both_databases!(
     a_key_past_its_24_hours_is_new_again,
     super::a_key_past_its_24_hours_is_new_again
 );
+
+async fn a_claim_of_a_process_seen_gone_is_taken_over_at_once(db: Db) {
+    let app = spawn_registry_with_templates(db).await;
+    // A second process on the same database claims a key and dies: it
+    // writes no heartbeat after its last one.
+    let other = crate::registry_helpers::spawn_beside(&app).await;
+    let print = maria_print();
+    let now = now_us();
+    let held = other
+        .registry
+        .store
+        .claim_idempotency(&live("crashed"), &print, now)
+        .await
+        .unwrap();
+    assert!(matches!(held, Claimed::Fresh(_)), "{held:?}");
+    // While that process is seen alive, the key is in use here…
+    assert!(matches!(
+        claim(&app, &live("crashed"), &print, now).await,
+        Claimed::InUse
+    ));
+    // …and once its heartbeat is older than the bound, a retry takes the
+    // key over, long before the claim's own age would let it.
+    let later = now + signet::registry::store::GONE_AFTER_US + 1_000_000;
+    assert!(later < now + ABANDONED_AFTER_US);
+    let alive = app
+        .registry
+        .store
+        .instance_alive(Some(other.registry.store.instance()), later)
+        .await
+        .unwrap();
+    assert!(!alive, "the other process counts as gone");
+    fresh(claim(&app, &live("crashed"), &print, later).await);
+}
+on_both_databases!(
+    a_claim_of_a_process_seen_gone_is_taken_over_at_once,
+    super::a_claim_of_a_process_seen_gone_is_taken_over_at_once
+);

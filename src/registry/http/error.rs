@@ -136,9 +136,11 @@ impl From<RegistryError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            // The contract's `503` is a passing state; the client is told
-            // when to come back rather than left to guess or give up.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.code == "idempotency_key_in_use" {
+            // The contract's `503` is a passing state, and so is a key
+            // still in use (its request finishes, or its crashed process
+            // is seen gone within seconds); the client is told when to
+            // come back rather than left to guess or give up.
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(RETRY_UNAVAILABLE_SECS),

@@ -13,8 +13,10 @@
 //! that reports it are therefore committed together or not at all.
 //!
 //! A claim left by a crash (`kill -9` mid-request) would hold its key
-//! forever, so one older than [`ABANDONED_AFTER_US`] is taken over by the
-//! next retry, under a new token. Should the first request still be alive
+//! forever, so it is taken over by the next retry, under a new token, as
+//! soon as the process that made it is seen to be gone (it stopped
+//! writing its heartbeat to `instances`, a few seconds), or once it is
+//! older than [`ABANDONED_AFTER_US`] whoever holds it. Should the first request still be alive
 //! after all, its finishing `UPDATE` finds the other token, and its work
 //! rolls back. Both databases make two `UPDATE`s of one row wait for each
 //! other (PostgreSQL locks the row and re-checks the condition once the
@@ -117,6 +119,8 @@ struct Stored {
     status: Option<i64>,
     body: Option<String>,
     created_at: i64,
+    /// The process holding the claim.
+    instance: Option<String>,
 }
 
 fn stored(row: &AnyRow) -> Result<Stored, sqlx::Error> {
@@ -128,6 +132,7 @@ fn stored(row: &AnyRow) -> Result<Stored, sqlx::Error> {
         status: row.try_get(4)?,
         body: row.try_get(5)?,
         created_at: row.try_get(6)?,
+        instance: row.try_get(7)?,
     })
 }
 
@@ -165,8 +170,8 @@ impl Store {
                 let token = ids::new_id("")?;
                 let inserted = sqlx::query(
                     "INSERT INTO idempotency_keys (account_id, livemode, idempotency_key, \
-                     fingerprint, state, claim, claimed_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING",
+                     fingerprint, state, claim, claimed_at, created_at, instance) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT DO NOTHING",
                 )
                 .bind(key.account_id.clone())
                 .bind(flag(key.environment.is_live()))
@@ -175,6 +180,7 @@ impl Store {
                 .bind(IN_PROGRESS)
                 .bind(token.clone())
                 .bind(now)
+                .bind(self.instance().to_owned())
                 .execute(self.pool())
                 .await?
                 .rows_affected();
@@ -208,7 +214,12 @@ impl Store {
                 })?;
                 return Ok(Claimed::Replay(KeptAnswer { status, body }));
             }
-            if row.claimed_at > now - ABANDONED_AFTER_US {
+            // Held by a live process, and not for too long: in use. A
+            // claim of a process seen to be gone (killed mid-request) is
+            // taken over at once.
+            if row.claimed_at > now - ABANDONED_AFTER_US
+                && self.instance_alive(row.instance.as_deref(), now).await?
+            {
                 return Ok(Claimed::InUse);
             }
             match self
@@ -319,7 +330,7 @@ impl Store {
 
     async fn idempotency_row(&self, key: &IdempotencyKey) -> Result<Option<Stored>, RegistryError> {
         let row = sqlx::query(&format!(
-            "SELECT fingerprint, state, claim, claimed_at, status, body, created_at \
+            "SELECT fingerprint, state, claim, claimed_at, status, body, created_at, instance \
              FROM idempotency_keys WHERE {WHERE_KEY}"
         ))
         .bind(key.account_id.clone())
@@ -343,7 +354,7 @@ impl Store {
         let token = ids::new_id("")?;
         let taken = sqlx::query(&format!(
             "UPDATE idempotency_keys SET fingerprint = $4, state = $5, claim = $6, \
-             claimed_at = $7, status = NULL, body = NULL, created_at = $8 \
+             claimed_at = $7, status = NULL, body = NULL, created_at = $8, instance = $11 \
              WHERE {WHERE_KEY} AND claim = $9 AND state = $10"
         ))
         .bind(key.account_id.clone())
@@ -356,6 +367,7 @@ impl Store {
         .bind(created_at)
         .bind(row.claim.clone())
         .bind(row.state.clone())
+        .bind(self.instance().to_owned())
         .execute(self.pool())
         .await?
         .rows_affected();

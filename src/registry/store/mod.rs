@@ -18,11 +18,14 @@ mod audit;
 mod certificates;
 mod events;
 mod idempotency;
+mod instances;
 mod keys;
 mod limits;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -35,6 +38,7 @@ pub use idempotency::{
     fingerprint, Claim, Claimed, IdempotencyKey, KeptAnswer, Reply, ABANDONED_AFTER_US,
     KEPT_FOR_US, TAKEN_OVER,
 };
+pub use instances::{GONE_AFTER_US, HEARTBEAT_US};
 pub use keys::{KeyRecord, NewKey};
 pub use limits::Window;
 
@@ -56,6 +60,10 @@ pub struct Store {
     /// Where rate-limit counts are written, without waiting for the disk
     /// (`limits`).
     counters: AnyPool,
+    /// This process's id among those sharing the database (`instances`).
+    instance: Arc<str>,
+    /// Whether this process already swept the rows of gone ones.
+    swept: Arc<AtomicBool>,
     backend: Backend,
 }
 
@@ -155,6 +163,8 @@ impl Store {
         Ok(Store {
             pool,
             counters,
+            instance: Arc::from(super::ids::new_id("inst_")?),
+            swept: Arc::default(),
             backend,
         })
     }
