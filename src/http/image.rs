@@ -85,10 +85,12 @@ async fn serve(
         .into());
     }
     let path = request::parse_path(uri.path())?;
-    log.user = Some(path.user.to_string());
-    log.template = Some(path.base.to_string());
     let query = request::parse_query(uri.query())?;
     let secrets = state.users.get(&path.user).ok_or(AppError::UnknownUser)?;
+    // Logged only once the user is known: the path of a stray request
+    // may hold anything, an API key pasted into it included.
+    log.user = Some(path.user.to_string());
+    log.template = Some(path.base.to_string());
     // Checked before the signature: an `=` before the padding is the shape
     // of options moved into the modifications to drop them from the
     // payload. Other text that is not base64 is the decoder's to refuse,

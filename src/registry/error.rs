@@ -78,10 +78,28 @@ impl From<sqlx::Error> for RegistryError {
 /// database going away shows in three ways: no connection to be had in
 /// time, the socket failing under a statement, or the server's own
 /// farewell on a live connection (a SQLSTATE, below).
+/// SQLite's "database is locked" (`SQLITE_BUSY`, 5, and its extended
+/// codes such as 261 and 517): the write lock was not had within the busy
+/// timeout. A passing state under load, answered as unavailable.
+fn is_sqlite_busy(code: &str) -> bool {
+    code.parse::<i64>().is_ok_and(|n| n & 0xff == 5)
+}
+
 fn is_unreachable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(error) => error.code().is_some_and(|code| is_outage_sqlstate(&code)),
+        sqlx::Error::Database(error) => {
+            let sqlite = error
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some();
+            error.code().is_some_and(|code| {
+                if sqlite {
+                    is_sqlite_busy(&code)
+                } else {
+                    is_outage_sqlstate(&code)
+                }
+            })
+        }
         _ => false,
     }
 }

@@ -142,3 +142,39 @@ async fn a_key_created_over_the_api_survives_kill_dash_nine() {
         "{text}"
     );
 }
+
+/// SQLite's write lock held elsewhere past the busy timeout: a create is
+/// answered `503 unavailable` with `Retry-After` (a passing state, not a
+/// fault), and succeeds once the lock is given back.
+#[tokio::test]
+async fn a_write_lock_held_elsewhere_is_unavailable_not_an_error() {
+    use sqlx::Connection;
+    let app =
+        crate::registry_helpers::spawn_registry_with_templates(crate::registry_helpers::Db::Sqlite)
+            .await;
+    let (_, key) = app
+        .key(
+            crate::helpers::USER,
+            signet::registry::Environment::Live,
+            &["*"],
+        )
+        .await;
+    let file = app.data.path().join("registry.sqlite3");
+    let mut holder =
+        sqlx::sqlite::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+    sqlx::Executor::execute(&mut holder, "BEGIN IMMEDIATE")
+        .await
+        .unwrap();
+    let body = crate::registry_certificates::maria();
+    let response = app.post_json("/certificates", &key, &body).await;
+    assert_eq!(response.headers()["retry-after"], "1");
+    crate::registry_helpers::expect_error(response, 503, "unavailable").await;
+    sqlx::Executor::execute(&mut holder, "ROLLBACK")
+        .await
+        .unwrap();
+    let (status, _) =
+        crate::registry_helpers::json_of(app.post_json("/certificates", &key, &body).await).await;
+    assert_eq!(status, 201);
+}
