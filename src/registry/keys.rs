@@ -1,6 +1,11 @@
 //! API keys: made with a random secret shown once, stored as a hash,
-//! checked on every request against the store (so a revocation holds at
-//! once, on every process sharing the database), and audited.
+//! checked on every request, and audited.
+//!
+//! A key read from the store is kept for [`KEY_FRESHNESS_MS`], so a busy
+//! key costs a hash and a map look-up rather than a database read. A
+//! revocation made by this process drops every kept key at once; one made
+//! by another process (or `signet keys revoke`) holds here within
+//! [`KEY_FRESHNESS_MS`].
 
 use super::error::RegistryError;
 use super::ids::{self, Environment};
@@ -12,6 +17,22 @@ use super::Registry;
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 /// How stale `last_used_at` may get before a request rewrites it.
 const LAST_USED_PRECISION_US: i64 = 60_000_000;
+/// The longest a key read from the store is trusted without reading it
+/// again: how long another process's revocation may take to hold here.
+pub const KEY_FRESHNESS_MS: u64 = 1_000;
+/// Most keys kept at once.
+const MAX_RECENT_KEYS: u64 = 100_000;
+
+/// Keys read lately, by the hash of their secret.
+pub type RecentKeys = moka::sync::Cache<String, std::sync::Arc<KeyRecord>>;
+
+/// An empty cache of keys, each kept at most [`KEY_FRESHNESS_MS`].
+pub fn recent_keys() -> RecentKeys {
+    moka::sync::Cache::builder()
+        .max_capacity(MAX_RECENT_KEYS)
+        .time_to_live(std::time::Duration::from_millis(KEY_FRESHNESS_MS))
+        .build()
+}
 
 /// Who does something, for the audit log.
 #[derive(Debug, Clone, Default)]
@@ -159,6 +180,9 @@ impl Registry {
             };
             self.store.append_audit(&mut *tx, &event, now).await?;
         }
+        // Kept keys are found by their secret's hash, which this id does
+        // not give: all of them are read again (revocations are rare).
+        self.recent_keys.invalidate_all();
         let key = self
             .store
             .key_by_id(&mut *tx, id)
@@ -168,16 +192,29 @@ impl Registry {
         Ok(key)
     }
 
-    /// The live key a presented `Authorization` value names. Every call
-    /// reads the store: a key revoked by any process fails at once.
+    /// The live key a presented `Authorization` value names: kept, or
+    /// read from the store (see the module's doc for how fresh).
     pub async fn authenticate(&self, presented: Option<&str>) -> Result<KeyRecord, AuthError> {
         let presented = presented.ok_or(AuthError::Missing)?;
         let environment = ids::parse_secret(presented).ok_or(AuthError::Malformed)?;
-        let key = self
-            .store
-            .key_by_hash(&ids::hash_secret(presented))
-            .await?
-            .ok_or(AuthError::Unknown)?;
+        let hash = ids::hash_secret(presented);
+        let key = match self.recent_keys.get(&hash) {
+            Some(key) => key,
+            None => {
+                // An unknown secret is not kept: guesses must not fill
+                // the cache.
+                let key = std::sync::Arc::new(
+                    self.store
+                        .key_by_hash(&hash)
+                        .await?
+                        .ok_or(AuthError::Unknown)?,
+                );
+                self.recent_keys
+                    .insert(hash.clone(), std::sync::Arc::clone(&key));
+                key
+            }
+        };
+        let mut key = (*key).clone();
         if key.environment != environment {
             // Cannot happen for a key this registry made; refuse anyway.
             return Err(AuthError::Unknown);
@@ -193,6 +230,9 @@ impl Registry {
             self.store
                 .touch_key(&key.id, now, now - LAST_USED_PRECISION_US)
                 .await?;
+            key.last_used_at = Some(now);
+            self.recent_keys
+                .insert(hash, std::sync::Arc::new(key.clone()));
         }
         Ok(key)
     }

@@ -17,6 +17,8 @@
 //! - [`certificate`]: certificates, their status rules and template
 //!   checks, issued and changed with audit rows and outbox events.
 //! - [`keys`]: creating, listing, revoking and checking keys, audited.
+//! - [`limiter`]: rate limits counted in memory, shared through the
+//!   database.
 //! - [`templates`]: an account's templates and their previews.
 //! - [`error`]: the registry's failures, in its own terms.
 //! - [`http`]: `/v1`: authentication, limits, idempotency keys, the JSON
@@ -31,6 +33,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod limiter;
 pub mod scope;
 pub mod store;
 pub mod templates;
@@ -65,6 +68,10 @@ pub struct Registry {
     views: certificate::Views,
     /// Writes new certificates in group commits.
     writer: certificate::Writer,
+    /// Requests counted against their keys' limits.
+    limiter: Arc<limiter::Limiter>,
+    /// Keys checked lately (`keys`).
+    recent_keys: keys::RecentKeys,
     /// Dropped with the last clone: the heartbeat task then stops.
     _alive: Arc<()>,
 }
@@ -105,6 +112,8 @@ impl Registry {
             templates: Arc::default(),
             views: certificate::views(),
             writer: certificate::Writer::start(store.clone()),
+            limiter: limiter::Limiter::start(store.clone()),
+            recent_keys: keys::recent_keys(),
             store,
             _alive: alive,
         })
@@ -126,6 +135,17 @@ impl Registry {
         self.templates.get().ok_or_else(|| {
             RegistryError::Config("the registry was opened without the server's templates".into())
         })
+    }
+
+    /// Counts a request of `key` against its plan's limit.
+    pub async fn count_request(
+        &self,
+        key: &store::KeyRecord,
+        now: i64,
+    ) -> Result<store::Window, RegistryError> {
+        self.limiter
+            .hit(&key.id, key.rate_limit_per_minute, now)
+            .await
     }
 
     /// Base of the error documentation.

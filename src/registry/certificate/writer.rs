@@ -11,7 +11,8 @@
 //!
 //! A group fails as a whole (a taken-over idempotency claim, a constraint),
 //! so after a failure each of its certificates is written again on its
-//! own, and each caller gets its own outcome.
+//! own, and each caller gets its own outcome — unless the database is
+//! out of reach, which every caller is told at once.
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,7 +20,7 @@ use super::issue::{record_change, Change};
 use crate::registry::error::RegistryError;
 use crate::registry::keys::Actor;
 use crate::registry::store::CertificateRecord;
-use crate::registry::store::{Claim, KeptAnswer, Store};
+use crate::registry::store::{Claim, KeptAnswer, Store, TAKEN_OVER};
 
 /// Most certificates one transaction writes.
 const MAX_GROUP: usize = 128;
@@ -85,6 +86,16 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
             Err(error) if group.len() == 1 => {
                 if let Some(job) = group.pop() {
                     let _ = job.done.send(Err(error));
+                }
+            }
+            // The database is out of reach: no row would fare better on
+            // its own, and trying each would keep the last caller waiting
+            // a connection timeout per row before it.
+            Err(RegistryError::Unavailable(cause)) if cause != TAKEN_OVER => {
+                for job in group.drain(..) {
+                    let _ = job
+                        .done
+                        .send(Err(RegistryError::Unavailable(cause.clone())));
                 }
             }
             Err(_) => {

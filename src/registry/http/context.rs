@@ -135,7 +135,7 @@ async fn admit(
             }));
         }
     };
-    let window = registry.store.hit(&key.id, now_us()).await?;
+    let window = registry.count_request(&key, now_us()).await?;
     Ok((key, window))
 }
 

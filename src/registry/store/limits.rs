@@ -80,22 +80,43 @@ pub(super) async fn open_counters(
     Ok(pool)
 }
 
+/// The start of the window holding `now`.
+pub fn window_start(now: i64) -> i64 {
+    now - now.rem_euclid(WINDOW_US)
+}
+
 impl Store {
     /// Counts one request of `bucket` at `now`, in one statement (an
     /// upsert that returns the new count, atomic in both databases).
     pub async fn hit(&self, bucket: &str, now: i64) -> Result<Window, RegistryError> {
-        let start = now - now.rem_euclid(WINDOW_US);
+        let start = window_start(now);
+        let count = self.add_hits(bucket, start, 1).await?;
+        Ok(Window {
+            count,
+            resets_at: start + WINDOW_US,
+        })
+    }
+
+    /// Adds `hits` requests to `bucket`'s window starting at `start`;
+    /// answers the window's count across every process.
+    pub async fn add_hits(
+        &self,
+        bucket: &str,
+        start: i64,
+        hits: i64,
+    ) -> Result<i64, RegistryError> {
         let row = sqlx::query(
-            "INSERT INTO rate_windows (bucket, window_start, count) VALUES ($1, $2, 1) \
-             ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_windows.count + 1 \
+            "INSERT INTO rate_windows (bucket, window_start, count) VALUES ($1, $2, $3) \
+             ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_windows.count + $3 \
              RETURNING count",
         )
         .bind(bucket)
         .bind(start)
+        .bind(hits)
         .fetch_one(&self.counters)
         .await?;
         let count: i64 = row.try_get(0)?;
-        if count == 1 {
+        if count == hits {
             // A bucket's first request of a window drops its older
             // windows: the table holds about one row per active key.
             sqlx::query("DELETE FROM rate_windows WHERE bucket = $1 AND window_start < $2")
@@ -104,9 +125,6 @@ impl Store {
                 .execute(&self.counters)
                 .await?;
         }
-        Ok(Window {
-            count,
-            resets_at: start + WINDOW_US,
-        })
+        Ok(count)
     }
 }

@@ -40,7 +40,7 @@ pub use idempotency::{
 };
 pub use instances::{GONE_AFTER_US, HEARTBEAT_US};
 pub use keys::{KeyRecord, NewKey};
-pub use limits::Window;
+pub use limits::{window_start, Window, WINDOW_US};
 
 use super::error::RegistryError;
 use super::ids::Environment;
