@@ -178,3 +178,38 @@ mod tests {
         assert_eq!(exact_margin(100_000), 10_000);
     }
 }
+
+/// Failed authentications a client address may make a minute before it
+/// is answered `429` instead of `401`.
+pub const STRANGER_LIMIT_PER_MINUTE: i64 = 300;
+
+/// Requests that presented no valid key, counted per client address and
+/// minute in this process only: they name no key whose limit could be
+/// shared, and the count is what their answers' rate-limit headers show
+/// and what slows down guessing keys.
+#[derive(Debug)]
+pub struct Strangers(moka::sync::Cache<(String, i64), Arc<std::sync::atomic::AtomicI64>>);
+
+impl Default for Strangers {
+    fn default() -> Strangers {
+        Strangers(
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_micros(2 * WINDOW_US.unsigned_abs()))
+                .build(),
+        )
+    }
+}
+
+impl Strangers {
+    /// Counts one failed authentication from `address` at `now`.
+    pub fn hit(&self, address: &str, now: i64) -> Window {
+        let start = window_start(now);
+        let counter = self.0.get_with((address.to_owned(), start), Arc::default);
+        let count = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        Window {
+            count,
+            resets_at: start + WINDOW_US,
+        }
+    }
+}

@@ -72,6 +72,8 @@ pub struct Registry {
     limiter: Arc<limiter::Limiter>,
     /// Keys checked lately (`keys`).
     recent_keys: keys::RecentKeys,
+    /// Failed authentications by client address.
+    pub strangers: Arc<limiter::Strangers>,
     /// Dropped with the last clone: the heartbeat task then stops.
     _alive: Arc<()>,
 }
@@ -114,6 +116,7 @@ impl Registry {
             writer: certificate::Writer::start(store.clone()),
             limiter: limiter::Limiter::start(store.clone()),
             recent_keys: keys::recent_keys(),
+            strangers: Arc::default(),
             store,
             _alive: alive,
         })

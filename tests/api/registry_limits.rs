@@ -73,3 +73,31 @@ on_both_databases!(
     two_servers_on_one_database_share_a_key_s_count,
     super::two_servers_on_one_database_share_a_key_s_count
 );
+
+/// Answers without a valid key carry the headers too, counted per client
+/// address; past the strangers' limit they are `429`, which slows down
+/// guessing keys.
+#[tokio::test]
+async fn failed_authentications_are_limited_per_address() {
+    let app = spawn_registry(Db::Sqlite).await;
+    let limit = signet::registry::limiter::STRANGER_LIMIT_PER_MINUTE;
+    let mut seen_429 = false;
+    // Twice the limit: one crossing into a new window cannot hide it.
+    for _ in 0..(2 * limit + 1) {
+        let answer = app.get("/certificates", "sk_live_guess").await;
+        assert_eq!(number(&answer, "x-ratelimit-limit"), limit);
+        assert!(number(&answer, "x-ratelimit-reset") > 1_700_000_000);
+        match answer.status().as_u16() {
+            401 => assert!(!seen_429 || number(&answer, "x-ratelimit-remaining") > 0),
+            429 => {
+                seen_429 = true;
+                assert_eq!(number(&answer, "x-ratelimit-remaining"), 0);
+                assert!(answer.headers().contains_key("retry-after"));
+                expect_error(answer, 429, "rate_limited").await;
+                break;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(seen_429, "never limited");
+}

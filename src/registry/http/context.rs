@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use crate::registry::keys::{audit_by, Actor, AuthError};
+use crate::registry::limiter::STRANGER_LIMIT_PER_MINUTE;
 use crate::registry::store::{now_us, KeyRecord, NewAuditEvent, Window};
 use crate::registry::Registry;
 
@@ -75,6 +76,21 @@ pub async fn request_context(
                     ip,
                 });
                 next.run(request).await
+            }
+        }
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => {
+            // No key to count against: the client's address is counted,
+            // so these answers carry rate-limit headers too and guessing
+            // keys is slowed down.
+            let limit = STRANGER_LIMIT_PER_MINUTE;
+            let counted = registry
+                .strangers
+                .hit(ip.as_deref().unwrap_or("unknown"), now_us());
+            window = Some((counted, limit));
+            if counted.count > limit {
+                rate_limited(counted)
+            } else {
+                error.into_response()
             }
         }
         Err(error) => error.into_response(),
