@@ -2,153 +2,25 @@
 //! `certificates:read` and `certificates:write`), confined to the
 //! caller's account and environment.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::{Deserialize, Deserializer, Serialize};
 
 use super::body::JsonBody;
+use super::certificate_json::{CertificateObject, ChangeCertificate, CreateCertificate, Revoke};
 use super::context::Caller;
 use super::error::ApiError;
 use super::idempotency::{answer, Post};
 use super::page::{List, PageRequest};
-use crate::registry::certificate::{status_of, CertificateChange, NewCertificate, Owner, Status};
+use crate::registry::certificate::{CertificateChange, NewCertificate, Owner, Status};
 use crate::registry::store::{now_us, CertificateFilter, CertificateRecord, KeptAnswer, Reply};
-use crate::registry::{rfc3339, Registry};
+use crate::registry::Registry;
 
 const READ: &str = "certificates:read";
 const WRITE: &str = "certificates:write";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Recipient {
-    name: String,
-    #[serde(default)]
-    email: Option<String>,
-}
-
-/// The body of `POST /v1/certificates`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCertificate {
-    template_id: String,
-    recipient: Recipient,
-    #[serde(default)]
-    fields: BTreeMap<String, String>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    /// Accepted for the contract; no e-mail is sent yet.
-    #[serde(default)]
-    #[allow(dead_code)]
-    send_email: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecipientCorrection {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-/// The body of `PATCH /v1/certificates/{id}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeCertificate {
-    #[serde(default)]
-    status: Option<String>,
-    /// Absent leaves the expiry; `null` removes it.
-    #[serde(default, deserialize_with = "present")]
-    expires_at: Option<Option<String>>,
-    #[serde(default)]
-    metadata: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    recipient: Option<RecipientCorrection>,
-    #[serde(default)]
-    fields: Option<BTreeMap<String, String>>,
-}
-
-/// The body of `POST /v1/certificates/{id}/revoke`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Revoke {
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-/// A field that is present, `null` included, as `Some`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
-}
-
-#[derive(Debug, Serialize)]
-struct RecipientObject {
-    name: String,
-    email: Option<String>,
-}
-
-/// A certificate as the contract shows it.
-#[derive(Debug, Serialize)]
-pub struct CertificateObject {
-    id: String,
-    object: &'static str,
-    livemode: bool,
-    status: &'static str,
-    template_id: String,
-    recipient: RecipientObject,
-    fields: BTreeMap<String, String>,
-    metadata: BTreeMap<String, String>,
-    issued_at: String,
-    expires_at: Option<String>,
-    revoked_at: Option<String>,
-    revocation_reason: Option<String>,
-    verification_url: String,
-    image_url: String,
-    pdf_url: String,
-    social_image_url: String,
-    /// The transparency log's entry, once it exists.
-    proof: Option<serde_json::Value>,
-    created_at: String,
-    updated_at: String,
-}
-
-impl CertificateObject {
-    /// The object of `record` at `now`, its links under `base`.
-    pub fn new(record: CertificateRecord, base: &str, now: i64) -> CertificateObject {
-        let link = format!("{base}/c/{}", record.id);
-        CertificateObject {
-            object: "certificate",
-            livemode: record.environment.is_live(),
-            status: status_of(&record, now).name(),
-            template_id: record.template_id,
-            recipient: RecipientObject {
-                name: record.recipient_name,
-                email: record.recipient_email,
-            },
-            fields: record.fields,
-            metadata: record.metadata,
-            issued_at: rfc3339(record.created_at),
-            expires_at: record.expires_at.map(rfc3339),
-            revoked_at: record.revoked_at.map(rfc3339),
-            revocation_reason: record.revocation_reason,
-            image_url: format!("{link}.png"),
-            pdf_url: format!("{link}.pdf"),
-            social_image_url: format!("{link}/social.png"),
-            verification_url: link,
-            proof: None,
-            created_at: rfc3339(record.created_at),
-            updated_at: rfc3339(record.updated_at),
-            id: record.id,
-        }
-    }
-}
 
 /// The base of a certificate's links: the account's public base URL, or
 /// else the host this request reached (checked to be a host, so no header
@@ -326,7 +198,7 @@ pub async fn list(
     Ok(Json(List::from_fetched(
         objects,
         page.limit,
-        |c: &CertificateObject| c.id.clone(),
+        |c: &CertificateObject| c.id().to_owned(),
     )))
 }
 

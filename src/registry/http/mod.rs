@@ -11,11 +11,12 @@
 //! Layout: `context` the middleware; `error` the error shape; `body` JSON
 //! bodies and query strings; `idempotency` `Idempotency-Key`s; `page`
 //! lists; `api_keys`, `audit`, `certificates` and `templates` the
-//! handlers.
+//! handlers (`certificate_json` the certificates' bodies and object).
 
 mod api_keys;
 mod audit;
 mod body;
+mod certificate_json;
 mod certificates;
 mod context;
 mod error;
