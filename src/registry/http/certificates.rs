@@ -4,20 +4,19 @@
 
 use std::sync::OnceLock;
 
-use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
-
 use super::body::JsonBody;
 use super::certificate_json::{CertificateObject, ChangeCertificate, CreateCertificate, Revoke};
 use super::context::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::idempotency::{answer, Post};
 use super::page::{List, PageRequest};
 use crate::registry::certificate::{CertificateChange, NewCertificate, Owner, Status};
 use crate::registry::store::{now_us, CertificateFilter, CertificateRecord, KeptAnswer, Reply};
 use crate::registry::Registry;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 const READ: &str = "certificates:read";
 const WRITE: &str = "certificates:write";
@@ -70,6 +69,23 @@ fn time(param: &str, text: &str) -> Result<i64, ApiError> {
 
 /// `POST /v1/certificates`: `201` once the certificate is committed (with
 /// the answer kept for its idempotency key, when it has one).
+#[utoipa::path(
+    post,
+    path = "/v1/certificates",
+    operation_id = "issue_certificate",
+    tag = "certificates",
+    summary = "Issue a certificate",
+    description = "Checked against the template with the rules of its renders (fields, text \
+                   the fonts draw and that fits), then committed with its audit row and its \
+                   `certificate.issued` event (scope `certificates:write`).",
+    request_body = CreateCertificate,
+    responses(
+        (status = 201, description = "The certificate, committed", body = CertificateObject),
+        (status = 400, description = "`invalid_template`: no such active template; \
+                                      `invalid_field`: a field the template lacks, a required \
+                                      one missing, or text its rules refuse.", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -126,6 +142,20 @@ fn object_answer(
 }
 
 /// `GET /v1/certificates/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/certificates/{id}",
+    operation_id = "retrieve_certificate",
+    tag = "certificates",
+    summary = "Read a certificate",
+    description = "Scope `certificates:read`.",
+    params(("id" = String, Path, description = "The certificate's id (`cert_…`)")),
+    responses(
+        (status = 200, description = "The certificate", body = CertificateObject),
+        (status = 404, description = "`not_found`: no such certificate in the caller's account \
+                                      and environment.", body = ErrorBody),
+    ),
+)]
 pub async fn retrieve(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -139,6 +169,33 @@ pub async fn retrieve(
 }
 
 /// `GET /v1/certificates`: newest first, filtered, paged by cursor.
+#[utoipa::path(
+    get,
+    path = "/v1/certificates",
+    operation_id = "list_certificates",
+    tag = "certificates",
+    summary = "List certificates",
+    description = "Newest first; a page costs the same at any depth, and a certificate issued \
+                   meanwhile never makes a page skip or repeat one (scope \
+                   `certificates:read`).",
+    params(
+        PageRequest,
+        ("status" = Option<String>, Query,
+            description = "Only certificates showing this status: `issued`, `suspended`, \
+                           `revoked` or `expired`"),
+        ("template_id" = Option<String>, Query, description = "Only this template's"),
+        ("recipient_email" = Option<String>, Query, description = "Only this recipient's"),
+        ("created_after" = Option<String>, Query, format = DateTime,
+            description = "Only those created after this time"),
+        ("created_before" = Option<String>, Query, format = DateTime,
+            description = "Only those created before this time"),
+    ),
+    responses(
+        (status = 200, description = "A page of certificates", body = List<CertificateObject>),
+        (status = 400, description = "`invalid_request`: a bad `limit`, `starting_after` or \
+                                      filter, or an unknown parameter.", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -203,6 +260,27 @@ pub async fn list(
 }
 
 /// `PATCH /v1/certificates/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/v1/certificates/{id}",
+    operation_id = "change_certificate",
+    tag = "certificates",
+    summary = "Change a certificate",
+    description = "Suspend or reinstate it, change its expiry or metadata, or correct its \
+                   recipient's name or its fields (drawn again); `status: revoked` revokes it. \
+                   Audited, with a `certificate.updated` event (scope `certificates:write`).",
+    params(("id" = String, Path, description = "The certificate's id (`cert_…`)")),
+    request_body = ChangeCertificate,
+    responses(
+        (status = 200, description = "The changed certificate", body = CertificateObject),
+        (status = 400, description = "`invalid_field`: a corrected field or name the \
+                                      template's rules refuse.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such certificate in the caller's account \
+                                      and environment.", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: a revoked certificate never \
+                                      changes again.", body = ErrorBody),
+    ),
+)]
 pub async fn change(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -242,6 +320,23 @@ pub async fn change(
 
 /// `POST /v1/certificates/{id}/revoke`: final; twice answers the revoked
 /// certificate unchanged.
+#[utoipa::path(
+    post,
+    path = "/v1/certificates/{id}/revoke",
+    operation_id = "revoke_certificate",
+    tag = "certificates",
+    summary = "Revoke a certificate",
+    description = "Final: its images show the revocation from then on. Revoking twice answers \
+                   the certificate unchanged, with no second event (scope \
+                   `certificates:write`).",
+    params(("id" = String, Path, description = "The certificate's id (`cert_…`)")),
+    request_body(content = Revoke, description = "An empty body counts as `{}`"),
+    responses(
+        (status = 200, description = "The revoked certificate", body = CertificateObject),
+        (status = 404, description = "`not_found`: no such certificate in the caller's account \
+                                      and environment.", body = ErrorBody),
+    ),
+)]
 pub async fn revoke(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,

@@ -9,6 +9,7 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::registry::error::RegistryError;
 
@@ -90,24 +91,29 @@ impl ApiError {
 }
 
 /// The body of every `/v1` error answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody {
     error: ErrorObject,
 }
 
 /// The contract's error object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorObject {
     /// What went wrong, for programs: `invalid_request`, `not_found`, ….
+    #[schema(value_type = String, example = "invalid_template")]
     code: &'static str,
     /// What went wrong, for people; never the server's internals.
     message: String,
     /// The one field, parameter or header at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     param: Option<String>,
     /// The page that documents `code`.
+    #[schema(format = "uri")]
     documentation_url: String,
     /// The request's id, as its `x-request-id` header gives it.
+    #[schema(example = "req_8Jc2qfEw3LnVt6sZpK1dYh")]
     request_id: String,
 }
 
