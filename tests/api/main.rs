@@ -33,6 +33,7 @@ mod registry_idempotency_claims;
 mod registry_images;
 mod registry_keys;
 mod registry_limits;
+mod registry_openapi;
 mod registry_templates;
 mod rendering;
 mod shaping;
