@@ -36,6 +36,7 @@ mod registry_images;
 mod registry_keys;
 mod registry_limits;
 mod registry_logs;
+mod registry_openapi;
 mod registry_outage;
 mod registry_process;
 mod registry_storm;

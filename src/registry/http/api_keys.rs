@@ -6,9 +6,10 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::context::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::idempotency::{answer, Post};
 use super::page::{List, PageRequest};
 use crate::registry::scope::Scopes;
@@ -18,28 +19,46 @@ use crate::registry::{rfc3339, CreatedKey, Registry};
 const SCOPE: &str = "keys:write";
 
 /// The body of `POST /v1/api_keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    /// The new key's scopes (`certificates:read`, `certificates:write`,
+    /// `keys:write`, `audit:read`, …, or `*`): at most the caller's own.
+    #[schema(example = json!(["certificates:write"]))]
     scopes: Vec<String>,
     #[serde(default)]
     description: Option<String>,
 }
 
 /// A key as the API shows it; `secret` only in the answer that made it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ApiKey)]
 pub struct KeyObject {
+    #[schema(example = "key_3hT9wQz1mV7cX2nB5kR8pL")]
     id: String,
+    #[schema(schema_with = key_tag)]
     object: &'static str,
+    /// `false` for a sandbox (`sk_test_`) key.
     livemode: bool,
+    /// The secret to send as `Authorization: Bearer`: in the answer that
+    /// made the key only, never again.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     secret: Option<String>,
+    /// Enough of the secret to tell keys apart.
     redacted_secret: String,
     scopes: Vec<String>,
     description: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     last_used_at: Option<String>,
+    #[schema(format = DateTime)]
     revoked_at: Option<String>,
+}
+
+fn key_tag() -> utoipa::openapi::Object {
+    super::openapi::tag("api_key")
 }
 
 impl KeyObject {
@@ -64,6 +83,22 @@ impl KeyObject {
 /// one). The secret is shown in this answer only: the answer kept for an
 /// idempotency key's retries is the key without it, since no secret is
 /// ever stored.
+#[utoipa::path(
+    post,
+    path = "/v1/api_keys",
+    operation_id = "create_api_key",
+    tag = "api_keys",
+    summary = "Make an API key",
+    description = "A key of the caller's account and environment, with at most the caller's \
+                   own scopes (scope `keys:write`). Its `secret` is in this answer only.",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key, with its secret", body = KeyObject),
+        (status = 400, description = "`invalid_request`: an unknown scope.", body = ErrorBody),
+        (status = 403, description = "`insufficient_scope` with `param: scopes`: a scope the \
+                                      caller's key does not hold.", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -110,6 +145,21 @@ async fn create_key(
 }
 
 /// `GET /v1/api_keys`: the caller's account's keys in its environment.
+#[utoipa::path(
+    get,
+    path = "/v1/api_keys",
+    operation_id = "list_api_keys",
+    tag = "api_keys",
+    summary = "List API keys",
+    description = "The keys of the caller's account in its environment, newest first, \
+                   revoked ones included (scope `keys:write`).",
+    params(PageRequest),
+    responses(
+        (status = 200, description = "A page of keys", body = List<KeyObject>),
+        (status = 400, description = "`invalid_request`: a bad `limit` or `starting_after`, \
+                                      or an unknown parameter.", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -137,6 +187,21 @@ pub async fn list(
 
 /// `DELETE /v1/api_keys/{id}`: revokes at once; revoking twice answers
 /// the revoked key again.
+#[utoipa::path(
+    delete,
+    path = "/v1/api_keys/{id}",
+    operation_id = "revoke_api_key",
+    tag = "api_keys",
+    summary = "Revoke an API key",
+    description = "At once, on every server sharing the database; revoking twice answers the \
+                   revoked key again (scope `keys:write`).",
+    params(("id" = String, Path, description = "The key's id (`key_…`)")),
+    responses(
+        (status = 200, description = "The revoked key", body = KeyObject),
+        (status = 404, description = "`not_found`: no such key in the caller's account and \
+                                      environment.", body = ErrorBody),
+    ),
+)]
 pub async fn revoke(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,

@@ -8,11 +8,27 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 
 use super::context::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::page::{List, PageRequest};
 use crate::registry::audit::AuditEventObject;
 use crate::registry::Registry;
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit_events",
+    operation_id = "list_audit_events",
+    tag = "audit_events",
+    summary = "List audit events",
+    description = "The account's audit log in the caller's environment, newest first: every \
+                   state-changing call, key change and failed authentication (scope \
+                   `audit:read`). Nothing changes or deletes an event.",
+    params(PageRequest),
+    responses(
+        (status = 200, description = "A page of events", body = List<AuditEventObject>),
+        (status = 400, description = "`invalid_request`: a bad `limit` or `starting_after`, \
+                                      or an unknown parameter.", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,

@@ -2,153 +2,24 @@
 //! `certificates:read` and `certificates:write`), confined to the
 //! caller's account and environment.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use super::body::JsonBody;
+use super::certificate_json::{CertificateObject, ChangeCertificate, CreateCertificate, Revoke};
+use super::context::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::idempotency::{answer, Post};
+use super::page::{List, PageRequest};
+use crate::registry::certificate::{CertificateChange, NewCertificate, Owner, Status};
+use crate::registry::store::{now_us, CertificateFilter, CertificateRecord, KeptAnswer, Reply};
+use crate::registry::Registry;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::{Deserialize, Deserializer, Serialize};
-
-use super::body::JsonBody;
-use super::context::Caller;
-use super::error::ApiError;
-use super::idempotency::{answer, Post};
-use super::page::{List, PageRequest};
-use crate::registry::certificate::{status_of, CertificateChange, NewCertificate, Owner, Status};
-use crate::registry::store::{now_us, CertificateFilter, CertificateRecord, KeptAnswer, Reply};
-use crate::registry::{rfc3339, Registry};
 
 const READ: &str = "certificates:read";
 const WRITE: &str = "certificates:write";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Recipient {
-    name: String,
-    #[serde(default)]
-    email: Option<String>,
-}
-
-/// The body of `POST /v1/certificates`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCertificate {
-    template_id: String,
-    recipient: Recipient,
-    #[serde(default)]
-    fields: BTreeMap<String, String>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    /// Accepted for the contract; no e-mail is sent yet.
-    #[serde(default)]
-    #[allow(dead_code)]
-    send_email: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecipientCorrection {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-/// The body of `PATCH /v1/certificates/{id}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeCertificate {
-    #[serde(default)]
-    status: Option<String>,
-    /// Absent leaves the expiry; `null` removes it.
-    #[serde(default, deserialize_with = "present")]
-    expires_at: Option<Option<String>>,
-    #[serde(default)]
-    metadata: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    recipient: Option<RecipientCorrection>,
-    #[serde(default)]
-    fields: Option<BTreeMap<String, String>>,
-}
-
-/// The body of `POST /v1/certificates/{id}/revoke`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Revoke {
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-/// A field that is present, `null` included, as `Some`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
-}
-
-#[derive(Debug, Serialize)]
-struct RecipientObject {
-    name: String,
-    email: Option<String>,
-}
-
-/// A certificate as the contract shows it.
-#[derive(Debug, Serialize)]
-pub struct CertificateObject {
-    id: String,
-    object: &'static str,
-    livemode: bool,
-    status: &'static str,
-    template_id: String,
-    recipient: RecipientObject,
-    fields: BTreeMap<String, String>,
-    metadata: BTreeMap<String, String>,
-    issued_at: String,
-    expires_at: Option<String>,
-    revoked_at: Option<String>,
-    revocation_reason: Option<String>,
-    verification_url: String,
-    image_url: String,
-    pdf_url: String,
-    social_image_url: String,
-    /// The transparency log's entry, once it exists.
-    proof: Option<serde_json::Value>,
-    created_at: String,
-    updated_at: String,
-}
-
-impl CertificateObject {
-    /// The object of `record` at `now`, its links under `base`.
-    pub fn new(record: CertificateRecord, base: &str, now: i64) -> CertificateObject {
-        let link = format!("{base}/c/{}", record.id);
-        CertificateObject {
-            object: "certificate",
-            livemode: record.environment.is_live(),
-            status: status_of(&record, now).name(),
-            template_id: record.template_id,
-            recipient: RecipientObject {
-                name: record.recipient_name,
-                email: record.recipient_email,
-            },
-            fields: record.fields,
-            metadata: record.metadata,
-            issued_at: rfc3339(record.created_at),
-            expires_at: record.expires_at.map(rfc3339),
-            revoked_at: record.revoked_at.map(rfc3339),
-            revocation_reason: record.revocation_reason,
-            image_url: format!("{link}.png"),
-            pdf_url: format!("{link}.pdf"),
-            social_image_url: format!("{link}/social.png"),
-            verification_url: link,
-            proof: None,
-            created_at: rfc3339(record.created_at),
-            updated_at: rfc3339(record.updated_at),
-            id: record.id,
-        }
-    }
-}
 
 /// The base of a certificate's links: the account's public base URL, or
 /// else the host this request reached (checked to be a host, so no header
@@ -198,6 +69,23 @@ fn time(param: &str, text: &str) -> Result<i64, ApiError> {
 
 /// `POST /v1/certificates`: `201` once the certificate is committed (with
 /// the answer kept for its idempotency key, when it has one).
+#[utoipa::path(
+    post,
+    path = "/v1/certificates",
+    operation_id = "issue_certificate",
+    tag = "certificates",
+    summary = "Issue a certificate",
+    description = "Checked against the template with the rules of its renders (fields, text \
+                   the fonts draw and that fits), then committed with its audit row and its \
+                   `certificate.issued` event (scope `certificates:write`).",
+    request_body = CreateCertificate,
+    responses(
+        (status = 201, description = "The certificate, committed", body = CertificateObject),
+        (status = 400, description = "`invalid_template`: no such active template; \
+                                      `invalid_field`: a field the template lacks, a required \
+                                      one missing, or text its rules refuse.", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -254,6 +142,20 @@ fn object_answer(
 }
 
 /// `GET /v1/certificates/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/certificates/{id}",
+    operation_id = "retrieve_certificate",
+    tag = "certificates",
+    summary = "Read a certificate",
+    description = "Scope `certificates:read`.",
+    params(("id" = String, Path, description = "The certificate's id (`cert_…`)")),
+    responses(
+        (status = 200, description = "The certificate", body = CertificateObject),
+        (status = 404, description = "`not_found`: no such certificate in the caller's account \
+                                      and environment.", body = ErrorBody),
+    ),
+)]
 pub async fn retrieve(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -267,6 +169,33 @@ pub async fn retrieve(
 }
 
 /// `GET /v1/certificates`: newest first, filtered, paged by cursor.
+#[utoipa::path(
+    get,
+    path = "/v1/certificates",
+    operation_id = "list_certificates",
+    tag = "certificates",
+    summary = "List certificates",
+    description = "Newest first; a page costs the same at any depth, and a certificate issued \
+                   meanwhile never makes a page skip or repeat one (scope \
+                   `certificates:read`).",
+    params(
+        PageRequest,
+        ("status" = Option<String>, Query,
+            description = "Only certificates showing this status: `issued`, `suspended`, \
+                           `revoked` or `expired`"),
+        ("template_id" = Option<String>, Query, description = "Only this template's"),
+        ("recipient_email" = Option<String>, Query, description = "Only this recipient's"),
+        ("created_after" = Option<String>, Query, format = DateTime,
+            description = "Only those created after this time"),
+        ("created_before" = Option<String>, Query, format = DateTime,
+            description = "Only those created before this time"),
+    ),
+    responses(
+        (status = 200, description = "A page of certificates", body = List<CertificateObject>),
+        (status = 400, description = "`invalid_request`: a bad `limit`, `starting_after` or \
+                                      filter, or an unknown parameter.", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -326,11 +255,32 @@ pub async fn list(
     Ok(Json(List::from_fetched(
         objects,
         page.limit,
-        |c: &CertificateObject| c.id.clone(),
+        |c: &CertificateObject| c.id().to_owned(),
     )))
 }
 
 /// `PATCH /v1/certificates/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/v1/certificates/{id}",
+    operation_id = "change_certificate",
+    tag = "certificates",
+    summary = "Change a certificate",
+    description = "Suspend or reinstate it, change its expiry or metadata, or correct its \
+                   recipient's name or its fields (drawn again); `status: revoked` revokes it. \
+                   Audited, with a `certificate.updated` event (scope `certificates:write`).",
+    params(("id" = String, Path, description = "The certificate's id (`cert_…`)")),
+    request_body = ChangeCertificate,
+    responses(
+        (status = 200, description = "The changed certificate", body = CertificateObject),
+        (status = 400, description = "`invalid_field`: a corrected field or name the \
+                                      template's rules refuse.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such certificate in the caller's account \
+                                      and environment.", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: a revoked certificate never \
+                                      changes again.", body = ErrorBody),
+    ),
+)]
 pub async fn change(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -370,6 +320,23 @@ pub async fn change(
 
 /// `POST /v1/certificates/{id}/revoke`: final; twice answers the revoked
 /// certificate unchanged.
+#[utoipa::path(
+    post,
+    path = "/v1/certificates/{id}/revoke",
+    operation_id = "revoke_certificate",
+    tag = "certificates",
+    summary = "Revoke a certificate",
+    description = "Final: its images show the revocation from then on. Revoking twice answers \
+                   the certificate unchanged, with no second event (scope \
+                   `certificates:write`).",
+    params(("id" = String, Path, description = "The certificate's id (`cert_…`)")),
+    request_body(content = Revoke, description = "An empty body counts as `{}`"),
+    responses(
+        (status = 200, description = "The revoked certificate", body = CertificateObject),
+        (status = 404, description = "`not_found`: no such certificate in the caller's account \
+                                      and environment.", body = ErrorBody),
+    ),
+)]
 pub async fn revoke(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,

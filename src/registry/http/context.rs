@@ -1,11 +1,13 @@
 //! What every `/v1` request goes through before its handler, and every
 //! answer after it: the request id, the key check, the rate limit, and
-//! the rendering of errors with the request id.
+//! the rendering of errors with the request id. The routes open without a
+//! key (`/openapi.json`) go through [`open_context`], which skips the key
+//! and its rate limit and does the rest.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -48,22 +50,23 @@ impl Caller {
     }
 }
 
-/// The middleware of every `/v1` route and fallback.
+/// The middleware of every `/v1` route and fallback that takes a key.
 pub async fn request_context(
     State(registry): State<Registry>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let request_id = request_id(request.headers());
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip().to_string());
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let call = Call::of(&request);
     let mut window = None;
     let mut key_id = None;
-    let mut response = match admit(&registry, request.headers(), &request_id, ip.as_deref()).await {
+    let admitted = admit(
+        &registry,
+        request.headers(),
+        &call.request_id,
+        call.ip.as_deref(),
+    )
+    .await;
+    let response = match admitted {
         Ok((key, counted)) => {
             window = Some((counted, key.rate_limit_per_minute));
             key_id = Some(key.id.clone());
@@ -72,8 +75,8 @@ pub async fn request_context(
             } else {
                 request.extensions_mut().insert(Caller {
                     key,
-                    request_id: request_id.clone(),
-                    ip,
+                    request_id: call.request_id.clone(),
+                    ip: call.ip.clone(),
                 });
                 next.run(request).await
             }
@@ -85,7 +88,7 @@ pub async fn request_context(
             let limit = STRANGER_LIMIT_PER_MINUTE;
             let counted = registry
                 .strangers
-                .hit(ip.as_deref().unwrap_or("unknown"), now_us());
+                .hit(call.ip.as_deref().unwrap_or("unknown"), now_us());
             window = Some((counted, limit));
             if counted.count > limit {
                 rate_limited(counted)
@@ -95,40 +98,91 @@ pub async fn request_context(
         }
         Err(error) => error.into_response(),
     };
-    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
-        let mut rendered = error.render(&request_id, registry.docs_url());
-        // Headers the error's source set (`Allow`, `Retry-After`) stay.
-        for (name, value) in response.headers() {
-            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                rendered.headers_mut().insert(name.clone(), value.clone());
-            }
+    call.finish(&registry, response, window, key_id.as_deref())
+}
+
+/// The middleware of the routes open without a key (`/openapi.json`,
+/// which describes the API and holds nothing secret): no key is read,
+/// counted or audited, but the answer has its request id, and an error
+/// the one shape, like every other `/v1` answer.
+pub async fn open_context(
+    State(registry): State<Registry>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let call = Call::of(&request);
+    let response = next.run(request).await;
+    call.finish(&registry, response, None, None)
+}
+
+/// What both middlewares know of a request before it runs.
+struct Call {
+    request_id: String,
+    /// The client's address as the connection saw it.
+    ip: Option<String>,
+    method: Method,
+    path: String,
+}
+
+impl Call {
+    fn of(request: &Request) -> Call {
+        Call {
+            request_id: request_id(request.headers()),
+            ip: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip().to_string()),
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
         }
-        response = rendered;
     }
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert("x-request-id", value);
-    }
-    if let Some((counted, limit)) = window {
-        let number = |n: i64| HeaderValue::from(n.max(0));
-        headers.insert("x-ratelimit-limit", number(limit));
-        headers.insert("x-ratelimit-remaining", number(limit - counted.count));
-        headers.insert(
-            "x-ratelimit-reset",
-            number(counted.resets_at.div_euclid(1_000_000)),
+
+    /// The answer as sent: an error written in the one shape with the
+    /// request id, `x-request-id`, the key's window when it was counted,
+    /// and the log line.
+    fn finish(
+        self,
+        registry: &Registry,
+        mut response: Response,
+        window: Option<(Window, i64)>,
+        key_id: Option<&str>,
+    ) -> Response {
+        let request_id = &self.request_id;
+        if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+            let mut rendered = error.render(request_id, registry.docs_url());
+            // Headers the error's source set (`Allow`, `Retry-After`) stay.
+            for (name, value) in response.headers() {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    rendered.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            response = rendered;
+        }
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            headers.insert("x-request-id", value);
+        }
+        if let Some((counted, limit)) = window {
+            let number = |n: i64| HeaderValue::from(n.max(0));
+            headers.insert("x-ratelimit-limit", number(limit));
+            headers.insert("x-ratelimit-remaining", number(limit - counted.count));
+            headers.insert(
+                "x-ratelimit-reset",
+                number(counted.resets_at.div_euclid(1_000_000)),
+            );
+        }
+        tracing::info!(
+            request_id = %request_id,
+            method = %self.method,
+            // A key put where an id belongs is the client's mistake; the
+            // log must not keep it.
+            path = %crate::http::escape(&crate::registry::ids::redact_keys(&self.path)),
+            status = response.status().as_u16(),
+            key = key_id.unwrap_or("-"),
+            "registry request"
         );
+        response
     }
-    tracing::info!(
-        request_id = %request_id,
-        %method,
-        // A key put where an id belongs is the client's mistake; the
-        // log must not keep it.
-        path = %crate::http::escape(&crate::registry::ids::redact_keys(&path)),
-        status = response.status().as_u16(),
-        key = key_id.as_deref().unwrap_or("-"),
-        "registry request"
-    );
-    response
 }
 
 /// The request's key, checked, and its window counted with this request.

@@ -8,6 +8,8 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::registry::error::RegistryError;
 
@@ -70,17 +72,16 @@ impl ApiError {
     }
 
     /// The JSON body of the contract.
-    pub fn body(&self, request_id: &str, docs_url: &str) -> serde_json::Value {
-        let mut error = serde_json::json!({
-            "code": self.code,
-            "message": self.message,
-            "documentation_url": format!("{docs_url}/errors#{}", self.code),
-            "request_id": request_id,
-        });
-        if let Some(param) = &self.param {
-            error["param"] = serde_json::Value::String(param.clone());
+    pub fn body(&self, request_id: &str, docs_url: &str) -> ErrorBody {
+        ErrorBody {
+            error: ErrorObject {
+                code: self.code,
+                message: self.message.clone(),
+                param: self.param.clone(),
+                documentation_url: format!("{docs_url}/errors#{}", self.code),
+                request_id: request_id.to_owned(),
+            },
         }
-        serde_json::json!({ "error": error })
     }
 
     /// The finished response, for the middleware.
@@ -92,6 +93,33 @@ impl ApiError {
             .insert("cache-control", HeaderValue::from_static("no-store"));
         response
     }
+}
+
+/// The body of every `/v1` error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    error: ErrorObject,
+}
+
+/// The contract's error object.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// What went wrong, for programs: `invalid_request`, `not_found`, ….
+    #[schema(value_type = String, example = "invalid_template")]
+    code: &'static str,
+    /// What went wrong, for people; never the server's internals.
+    message: String,
+    /// The one field, parameter or header at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    param: Option<String>,
+    /// The page that documents `code`.
+    #[schema(format = "uri")]
+    documentation_url: String,
+    /// The request's id, as its `x-request-id` header gives it.
+    #[schema(example = "req_8Jc2qfEw3LnVt6sZpK1dYh")]
+    request_id: String,
 }
 
 impl From<RegistryError> for ApiError {

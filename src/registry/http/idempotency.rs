@@ -137,11 +137,7 @@ impl<'a> Post<'a> {
             Err(error) => {
                 let held = if is_kept(error.status) {
                     let body = error.body(&self.caller.request_id, self.registry.docs_url());
-                    let answer = KeptAnswer {
-                        status: error.status.as_u16(),
-                        body: body.to_string(),
-                    };
-                    store.keep_answer(claim, &answer).await
+                    store.keep_answer(claim, &answer(error.status, &body)).await
                 } else {
                     store.release_claim(claim).await
                 };

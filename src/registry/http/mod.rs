@@ -11,15 +11,18 @@
 //! Layout: `context` the middleware; `error` the error shape; `body` JSON
 //! bodies and query strings; `idempotency` `Idempotency-Key`s; `page`
 //! lists; `api_keys`, `audit`, `certificates` and `templates` the
-//! handlers.
+//! handlers (`certificate_json` the certificates' bodies and object);
+//! `openapi` the OpenAPI document generated from them.
 
 mod api_keys;
 mod audit;
 mod body;
+mod certificate_json;
 mod certificates;
 mod context;
 mod error;
 mod idempotency;
+mod openapi;
 mod page;
 mod templates;
 
@@ -34,6 +37,15 @@ use super::Registry;
 
 /// The `/v1` routes, to be nested at `/v1` by the server's router.
 pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry) -> Router<S> {
+    // Open to anyone: the API's description holds nothing secret, and a
+    // client or tool reads it before it has a key.
+    let open = Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            registry.clone(),
+            context::open_context,
+        ));
     Router::new()
         .route("/api_keys", post(api_keys::create).get(api_keys::list))
         .route("/api_keys/{id}", delete(api_keys::revoke))
@@ -56,6 +68,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry) -> Router<S>
             registry.clone(),
             context::request_context,
         ))
+        .merge(open)
         .with_state(registry)
 }
 

@@ -2,6 +2,7 @@
 //! list object every list answers with.
 
 use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::body::query_pairs;
 use super::error::ApiError;
@@ -10,10 +11,16 @@ use super::error::ApiError;
 pub const MAX_LIMIT: u32 = 100;
 const DEFAULT_LIMIT: u32 = 20;
 
-/// A parsed page request.
-#[derive(Debug, Clone)]
+/// A parsed page request; also the paging parameters of every list in
+/// the OpenAPI document.
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageRequest {
+    /// How many items to answer, 1 to 100.
+    #[param(required = false, minimum = 1, maximum = 100, default = 20)]
     pub limit: u32,
+    /// The id of the last item of the previous page (its `next_cursor`):
+    /// this page starts after it.
     pub starting_after: Option<String>,
 }
 
@@ -66,12 +73,20 @@ impl PageRequest {
 }
 
 /// `{"object": "list", "data", "has_more", "next_cursor"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
+    #[schema(schema_with = list_tag)]
     object: &'static str,
+    /// The page's items, in the list's order.
     data: Vec<T>,
+    /// Whether items follow this page.
     has_more: bool,
+    /// The `starting_after` of the next page, when there is one.
     next_cursor: Option<String>,
+}
+
+fn list_tag() -> utoipa::openapi::Object {
+    super::openapi::tag("list")
 }
 
 impl<T> List<T> {
@@ -91,5 +106,20 @@ impl<T> List<T> {
             has_more,
             next_cursor,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_limits_are_the_enforced_ones() {
+        let params = PageRequest::into_params(|| None);
+        let limit = serde_json::to_value(&params[0]).unwrap();
+        assert_eq!(limit["name"], "limit");
+        assert_eq!(limit["schema"]["minimum"], 1);
+        assert_eq!(limit["schema"]["maximum"], MAX_LIMIT);
+        assert_eq!(limit["schema"]["default"], DEFAULT_LIMIT);
     }
 }

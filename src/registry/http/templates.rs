@@ -7,30 +7,43 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::context::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::page::{List, PageRequest};
 use crate::registry::templates::{PreviewError, TemplateInfo};
 use crate::registry::Registry;
 
 /// A template's field as the contract shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TemplateField)]
 struct FieldObject {
+    /// The name a certificate's `fields` give it by.
     name: String,
+    /// Whether every certificate must give it.
     required: bool,
 }
 
 /// A template as the contract shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Template)]
 pub struct TemplateObject {
+    #[schema(example = "TEafv3AfNptmzii4zj2jkc")]
     id: String,
+    #[schema(schema_with = template_tag)]
     object: &'static str,
     width: f32,
     height: f32,
+    /// The text layer that takes the recipient's name.
     recipient_name_layer: String,
     fields: Vec<FieldObject>,
+    #[schema(format = "uri")]
     preview_url: String,
+}
+
+fn template_tag() -> utoipa::openapi::Object {
+    super::openapi::tag("template")
 }
 
 impl TemplateObject {
@@ -63,6 +76,21 @@ fn require(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// `GET /v1/templates`: by id, paged by cursor.
+#[utoipa::path(
+    get,
+    path = "/v1/templates",
+    operation_id = "list_templates",
+    tag = "templates",
+    summary = "List templates",
+    description = "The account's templates by id, with what a certificate must supply (scope \
+                   `certificates:read` or `certificates:write`).",
+    params(PageRequest),
+    responses(
+        (status = 200, description = "A page of templates", body = List<TemplateObject>),
+        (status = 400, description = "`invalid_request`: a bad `limit` or `starting_after`, \
+                                      or an unknown parameter.", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -94,6 +122,22 @@ pub async fn list(
 }
 
 /// `GET /v1/templates/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/templates/{id}",
+    operation_id = "retrieve_template",
+    tag = "templates",
+    summary = "Read a template",
+    description = "Scope `certificates:read` or `certificates:write`.",
+    params(("id" = String, Path, description = "The template's id")),
+    responses(
+        (status = 200, description = "The template", body = TemplateObject),
+        (status = 400, description = "`invalid_template`: the template is unusable.",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: the account has no such template.",
+            body = ErrorBody),
+    ),
+)]
 pub async fn retrieve(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
@@ -109,6 +153,34 @@ pub async fn retrieve(
 }
 
 /// `GET /v1/templates/{id}/preview.png`: the template with its own text.
+#[utoipa::path(
+    get,
+    path = "/v1/templates/{id}/preview.png",
+    operation_id = "preview_template",
+    tag = "templates",
+    summary = "Preview a template",
+    description = "The template drawn with its own text, as a PNG (scope \
+                   `certificates:read` or `certificates:write`). Send `If-None-Match` with \
+                   its `ETag` to be answered `304` while it is unchanged.",
+    params(
+        ("id" = String, Path, description = "The template's id"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer"),
+    ),
+    responses(
+        (status = 200, description = "The preview", content(("image/png")),
+            headers(
+                ("ETag" = String, description = "The preview's version"),
+                ("Cache-Control" = String, description = "`private, no-cache`: behind a key, \
+                                                         so no shared cache keeps it"),
+            )),
+        (status = 304, description = "Unchanged since the `ETag` sent",
+            headers(("ETag" = String, description = "The preview's version"))),
+        (status = 400, description = "`invalid_template`: the template is unusable.",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: the account has no such template.",
+            body = ErrorBody),
+    ),
+)]
 pub async fn preview(
     State(registry): State<Registry>,
     Extension(caller): Extension<Caller>,
