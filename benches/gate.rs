@@ -18,16 +18,18 @@ fn gate(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     let data = tempfile::tempdir().expect("a folder");
-    let mut config = Config::default();
-    config.data_dir = data.path().to_owned();
-    config.users = vec![UserConfig {
-        id: "bench".into(),
-        secrets: vec!["a bench secret of more than thirty-two bytes".into()],
-        plan: Some("custom".into()),
-        rate_limit_per_minute: Some(100_000_000),
-        batch_size: Some(100),
-        ..UserConfig::default()
-    }];
+    let config = Config {
+        data_dir: data.path().to_owned(),
+        users: vec![UserConfig {
+            id: "bench".into(),
+            secrets: vec!["a bench secret of more than thirty-two bytes".into()],
+            plan: Some("custom".into()),
+            rate_limit_per_minute: Some(100_000_000),
+            batch_size: Some(100),
+            ..UserConfig::default()
+        }],
+        ..Config::default()
+    };
     let (registry, secret) = runtime.block_on(async {
         let registry = Registry::open(&config).await.expect("registry opens");
         let created = registry

@@ -51,13 +51,15 @@ fn main() {
         .unwrap_or(1_000_000);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let data = tempfile::tempdir().expect("a folder");
-    let mut config = Config::default();
-    config.data_dir = data.path().to_owned();
-    config.users = vec![UserConfig {
-        id: "bench".into(),
-        secrets: vec!["a bench secret of more than thirty-two bytes".into()],
-        ..UserConfig::default()
-    }];
+    let config = Config {
+        data_dir: data.path().to_owned(),
+        users: vec![UserConfig {
+            id: "bench".into(),
+            secrets: vec!["a bench secret of more than thirty-two bytes".into()],
+            ..UserConfig::default()
+        }],
+        ..Config::default()
+    };
     runtime.block_on(async {
         let registry = Registry::open(&config).await.expect("registry opens");
         let store = &registry.store;
@@ -76,7 +78,7 @@ fn main() {
         println!("{total} certificates written in {:.1?}", started.elapsed());
         let filter = CertificateFilter::default();
         let depth = format!("cert_{:024}", total / 2);
-        let mut measure = |cursor: Option<String>| {
+        let measure = |cursor: Option<String>| {
             let filter = filter.clone();
             async move {
                 let mut times = Vec::with_capacity(FETCHES);

@@ -271,7 +271,11 @@ impl Store {
             None => {}
         }
         if cursor.is_some() {
-            clauses.push(" AND (created_at < ? OR (created_at = ? AND id < ?))");
+            // `created_at <= ?` alone bounds the index range, so the page
+            // starts at the cursor whatever its depth; the rest drops the
+            // few rows of the cursor's own microsecond not before it. (An
+            // `OR` of both conditions makes SQLite scan from the top.)
+            clauses.push(" AND created_at <= ? AND (created_at < ? OR id < ?)");
         }
         clauses.push(" ORDER BY created_at DESC, id DESC LIMIT ?");
         for part in clauses.concat().split_inclusive('?') {

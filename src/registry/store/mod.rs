@@ -228,7 +228,7 @@ impl Store {
                     return Ok(None);
                 };
                 sqlx::query(&format!(
-                    "{base} AND ({a}{at} < $3 OR ({a}{at} = $3 AND {a}id < $4)) {order} LIMIT $5"
+                    "{base} AND {a}{at} <= $3 AND ({a}{at} < $3 OR {a}id < $4) {order} LIMIT $5"
                 ))
                 .bind(account_id)
                 .bind(live)
