@@ -3,7 +3,8 @@
 # PostgreSQL with DATABASE_URL=postgres://…), an account on a custom plan
 # whose limit never binds, and wrk with 32 keep-alive connections:
 #
-#   1. POST /v1/certificates (every 201 durably committed);
+#   1. POST /v1/certificates (every 201 durably committed), a new
+#      recipient's name each time;
 #   2. GET /v1/certificates/{id} of one certificate;
 #   3. GET /c/{id}.png of that certificate (a cache hit) beside the same
 #      image by signed URL, so the two hits compare in one run.
@@ -62,11 +63,18 @@ report() { # name, wrk output
 }
 
 body='{"template_id":"'$base'","recipient":{"name":"Maria Andersson","email":"maria@example.org"},"fields":{"course_name":"Advanced Project Management"},"metadata":{"crm":"003XX000004TmiQ"}}'
+# Every create names another recipient (as a real cohort does), with the
+# same course: names are checked and measured afresh, fields repeat.
 cat > "$work/create.lua" <<LUA
 wrk.method = "POST"
-wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
+local i = 0
+request = function()
+  i = i + 1
+  local body = '{"template_id":"$base","recipient":{"name":"Recipient ' .. i .. ' Andersson","email":"r' .. i .. '@example.org"},"fields":{"course_name":"Advanced Project Management"},"metadata":{"crm":"003XX000004TmiQ"}}'
+  return wrk.format(nil, nil, nil, body)
+end
 LUA
 create=$(run -s "$work/create.lua" "$host/v1/certificates")
 

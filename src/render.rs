@@ -138,7 +138,15 @@ pub struct Renderer {
     limits: RenderLimits,
     /// Held by every piece of work that allocates canvases or decodes.
     budget: Arc<Budget>,
+    /// Lines measured lately, by the SVG that measures them: the same
+    /// field text ("Advanced Project Management") is measured for every
+    /// certificate of a course, and the fonts never change while the
+    /// server runs.
+    measured: moka::sync::Cache<String, Option<Ink>>,
 }
+
+/// Most measured lines kept (each a few hundred bytes).
+const MAX_MEASURED: u64 = 20_000;
 
 impl Renderer {
     /// Loads every font in `fonts_dir`, then each of `extra_fonts` that
@@ -157,6 +165,7 @@ impl Renderer {
             default_family,
             limits,
             budget: Budget::new(limits.max_memory_bytes, limits.memory_wait),
+            measured: moka::sync::Cache::new(MAX_MEASURED),
         })
     }
 
@@ -195,7 +204,17 @@ impl Renderer {
         ));
         escape_into(&mut svg, text);
         svg.push_str("</text></svg>");
-        let doc = self.parse_xml(&svg).ok()?;
+        if let Some(ink) = self.measured.get(&svg) {
+            return ink;
+        }
+        let ink = self.measure_svg(&svg);
+        self.measured.insert(svg, ink);
+        ink
+    }
+
+    /// The ink of the one `<text>` of `svg`.
+    fn measure_svg(&self, svg: &str) -> Option<Ink> {
+        let doc = self.parse_xml(svg).ok()?;
         let options = self.options(drawer(&Arc::default(), self.limits));
         let tree = usvg::Tree::from_xmltree(&doc, &options).ok()?;
         let usvg::Node::Text(text) = tree.root().children().first()? else {
