@@ -147,6 +147,8 @@ pub struct Renderer {
 
 /// Most measured lines kept (each a few hundred bytes).
 const MAX_MEASURED: u64 = 20_000;
+/// Longest line kept measured, in bytes.
+const MAX_MEASURED_TEXT: usize = 64;
 
 impl Renderer {
     /// Loads every font in `fonts_dir`, then each of `extra_fonts` that
@@ -204,6 +206,11 @@ impl Renderer {
         ));
         escape_into(&mut svg, text);
         svg.push_str("</text></svg>");
+        // Only a line as short as a name or a field is kept: a long text
+        // being fitted is measured in pieces that seldom come back.
+        if text.len() > MAX_MEASURED_TEXT {
+            return self.measure_svg(&svg);
+        }
         if let Some(ink) = self.measured.get(&svg) {
             return ink;
         }
