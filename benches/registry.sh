@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Load run of the registry on loopback: the release server on SQLite (or
-# PostgreSQL with DATABASE_URL=postgres://…), an account on a custom plan
+# Load run of the registry on loopback: the release server on SQLite, or
+# on PostgreSQL with PG=1 (a throwaway cluster from Debian's postgresql,
+# fsync on, on a unix socket) or DATABASE_URL=postgres://…; an account on a custom plan
 # whose limit never binds, and wrk with 32 keep-alive connections:
 #
 #   1. POST /v1/certificates (every 201 durably committed), a new
@@ -28,8 +29,22 @@ need python3 python3
 cargo build --release --quiet
 work=$(mktemp -d)
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  [ -d "$work/pg/data" ] && as_pg "$pgbin/pg_ctl" stop -D "$work/pg/data" -m fast >/dev/null 2>&1
+  rm -rf "$work"
+}
 trap cleanup EXIT
+if [ "${PG:-}" = 1 ] && [ -z "$DATABASE_URL" ]; then
+  need "$pgbin/initdb" postgresql
+  chmod 755 "$work"; mkdir -p "$work/pg"; [ "$(id -u)" = 0 ] && chown postgres "$work/pg"
+  as_pg "$pgbin/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 >/dev/null
+  as_pg "$pgbin/pg_ctl" start -D "$work/pg/data" -w -l "$work/pg/log" \
+    -o "-c listen_addresses='' -k $work/pg -p 5499 -c max_connections=100" >/dev/null
+  DATABASE_URL="postgres://postgres@localhost/postgres?host=$work/pg&port=5499"
+fi
 
 user=be6a052e-bce8-4c14-8bbb-ea6b6f9941d5
 base=TEafv3AfNptmzii4zj2jkc

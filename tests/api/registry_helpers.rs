@@ -357,6 +357,9 @@ fn run(mut command: Command, what: &str) {
 extern "C" fn stop_cluster() {
     if let Some(cluster) = CLUSTER.get() {
         pg_ctl_stop(&cluster.data_dir, "immediate");
+        // A static is never dropped: its folder goes here, or every run
+        // would leave a cluster's files behind.
+        let _ = std::fs::remove_dir_all(cluster._root.path());
     }
 }
 
