@@ -105,7 +105,7 @@ signed=$(./target/release/signet sign --user $user --template $base --base-url "
 curl -sf -o /dev/null "$signed"
 signed_hit=$(run "$signed")
 
-echo "registry load run: $(nproc) cores, ${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}, $CONNECTIONS connections, ${DURATION}s each"
+echo "registry load run: $(nproc) cores, $([ -n "$DATABASE_URL" ] && echo PostgreSQL || echo SQLite), $CONNECTIONS connections, ${DURATION}s each"
 report "POST /v1/certificates" "$create"
 report "GET /v1/certificates/{id}" "$read"
 report "GET /c/{id}.png (hit)" "$record_hit"
