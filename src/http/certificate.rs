@@ -13,14 +13,14 @@
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 
 use super::error::{header_value, AppError};
-use super::image::{if_none_match, ok_response, render, Drawing, Job, Log};
+use super::image::{answer, Drawing, Job, Log};
 use super::state::AppState;
-use crate::cache::{Busy, ImageCache, Key, Outcome};
+use crate::cache::{ImageCache, Key};
 use crate::options::RenderOptions;
 use crate::record::{self, Unavailable, Variant};
 use crate::request::ImagePath;
@@ -93,36 +93,15 @@ async fn serve(
         &words,
     );
     let etag = format!("\"{}\"", hex::encode(&key[..16]));
-    let mut response = if if_none_match(headers, &etag) {
-        log.cache = "revalidated";
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let (outcome, hit) = match state.cache.get(&key).await {
-            Some(outcome) => (outcome, true),
-            None => {
-                let job = Job {
-                    template,
-                    assets,
-                    path,
-                    mods: view.edits,
-                    options,
-                    drawing: Drawing::Record { words, variant },
-                };
-                let outcome = state
-                    .cache
-                    .get_or_render(key, render(state.painter(), job))
-                    .await
-                    .map_err(|Busy| AppError::Busy)?;
-                (outcome, false)
-            }
-        };
-        log.cache = if hit { "hit" } else { "miss" };
-        let image = match outcome {
-            Outcome::Image(image) => image,
-            Outcome::Failed(error) => return Err(error.into()),
-        };
-        ok_response(&image, hit, format.content_type(), log)
+    let job = || Job {
+        template,
+        assets,
+        path,
+        mods: view.edits,
+        options,
+        drawing: Drawing::Record { words, variant },
     };
+    let mut response = answer(state, headers, &etag, key, job, format, log).await?;
     let h = response.headers_mut();
     h.insert(header::ETAG, header_value(&etag));
     h.insert(

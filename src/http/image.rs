@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::{header_value, AppError};
 use super::state::AppState;
-use crate::cache::{Busy, Image, ImageCache, Outcome};
+use crate::cache::{Busy, Image, ImageCache, Key, Outcome};
 use crate::images::Images;
 use crate::incremental::{Incremental, Path};
 use crate::modifications::{self, Modification};
@@ -21,7 +21,7 @@ use crate::options::{self, RenderOptions};
 use crate::pool::{PoolError, RenderPool};
 use crate::record::{card, stamp, Variant};
 use crate::render::{RenderError, Renderer};
-use crate::request::{self, ImagePath, RequestError};
+use crate::request::{self, Format, ImagePath, RequestError};
 use crate::signing;
 use crate::template::Template;
 
@@ -120,39 +120,15 @@ async fn serve(
     let etag = format!("\"{}\"", hex::encode(&key[..16]));
     let warnings = template.plan(&mods).warnings;
 
-    let mut response = if if_none_match(headers, &etag) {
-        log.cache = "revalidated";
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let (outcome, hit) = match state.cache.get(&key).await {
-            Some(outcome) => (outcome, true),
-            None => {
-                let render = render(
-                    state.painter(),
-                    Job {
-                        template,
-                        assets,
-                        path: path.clone(),
-                        mods,
-                        options: render_options.clone(),
-                        drawing: Drawing::Signed,
-                    },
-                );
-                let outcome = state
-                    .cache
-                    .get_or_render(key, render)
-                    .await
-                    .map_err(|Busy| AppError::Busy)?;
-                (outcome, false)
-            }
-        };
-        log.cache = if hit { "hit" } else { "miss" };
-        let image = match outcome {
-            Outcome::Image(image) => image,
-            Outcome::Failed(error) => return Err(error.into()),
-        };
-        ok_response(&image, hit, path.format.content_type(), log)
+    let job = || Job {
+        template,
+        assets,
+        path: path.clone(),
+        mods,
+        options: render_options.clone(),
+        drawing: Drawing::Signed,
     };
+    let mut response = answer(state, headers, &etag, key, job, path.format, log).await?;
     let h = response.headers_mut();
     h.insert(header::ETAG, header_value(&etag));
     // A URL with an expiry must not outlive it in a shared cache.
@@ -167,12 +143,41 @@ async fn serve(
     Ok(response)
 }
 
-pub(super) fn ok_response(
-    image: &Image,
-    hit: bool,
-    content_type: &'static str,
+/// The answer for cache key `key` (tagged `etag`): `304` when the client
+/// has it, else the cached image or the one `job` renders (once, however
+/// many ask meanwhile), with the success headers.
+pub(super) async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    etag: &str,
+    key: Key,
+    job: impl FnOnce() -> Job,
+    format: Format,
     log: &mut Log,
-) -> Response {
+) -> Result<Response, AppError> {
+    if if_none_match(headers, etag) {
+        log.cache = "revalidated";
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    let (outcome, hit) = match state.cache.get(&key).await {
+        Some(outcome) => (outcome, true),
+        None => {
+            let outcome = state
+                .cache
+                .get_or_render(key, render(state.painter(), job()))
+                .await
+                .map_err(|Busy| AppError::Busy)?;
+            (outcome, false)
+        }
+    };
+    log.cache = if hit { "hit" } else { "miss" };
+    match outcome {
+        Outcome::Image(image) => Ok(ok_response(&image, hit, format.content_type(), log)),
+        Outcome::Failed(error) => Err(error.into()),
+    }
+}
+
+fn ok_response(image: &Image, hit: bool, content_type: &'static str, log: &mut Log) -> Response {
     // `Bytes` is reference-counted: the body is shared, not copied.
     let mut response = ([(header::CONTENT_TYPE, content_type)], image.body.clone()).into_response();
     let h = response.headers_mut();
@@ -307,7 +312,7 @@ pub(super) async fn render(painter: Painter, job: Job) -> Result<Outcome, Busy> 
 
 /// True when `If-None-Match` names `etag` (weak comparison, as RFC 9110
 /// asks for this header) or is `*`.
-pub(super) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
