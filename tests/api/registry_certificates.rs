@@ -280,3 +280,36 @@ on_both_databases!(
     links_use_the_accounts_public_base_url,
     super::links_use_the_accounts_public_base_url
 );
+
+async fn an_emailed_certificate_needs_an_address(db: Db) {
+    // The account e-mails certificates unless a request says otherwise.
+    let app = crate::registry_helpers::spawn_registry_with_templates_and(db, |config| {
+        config.users[0].email_by_default = Some(true);
+    })
+    .await;
+    let (_, key) = app.key(USER, Environment::Live, &["*"]).await;
+    let mut body = maria();
+    body["recipient"] = json!({"name": "Maria Andersson"});
+    let error = expect_error(
+        app.post_json("/certificates", &key, &body).await,
+        400,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(error["param"], "recipient.email");
+    body["send_email"] = json!(false);
+    issue(&app, &key, &body).await;
+    body["send_email"] = json!(true);
+    expect_error(
+        app.post_json("/certificates", &key, &body).await,
+        400,
+        "invalid_field",
+    )
+    .await;
+    body["recipient"]["email"] = json!("maria@example.org");
+    issue(&app, &key, &body).await;
+}
+on_both_databases!(
+    an_emailed_certificate_needs_an_address,
+    super::an_emailed_certificate_needs_an_address
+);

@@ -40,9 +40,10 @@ pub struct CreateCertificate {
     #[serde(default)]
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
-    /// Accepted for the contract; no e-mail is sent yet.
+    /// Whether the certificate is e-mailed to its recipient (then
+    /// `recipient.email` is required); the account's default when absent.
+    /// No e-mail is sent yet.
     #[serde(default)]
-    #[allow(dead_code)]
     pub send_email: Option<bool>,
 }
 

@@ -111,6 +111,24 @@ async fn issue(
         .as_deref()
         .map(|t| time("expires_at", t))
         .transpose()?;
+    // The contract: `email` is optional unless the certificate is
+    // e-mailed, which the account's default decides when the request
+    // does not. (Sending comes with the trust features; the rule holds
+    // already, so integrations written now keep working then.)
+    let emailed = body.send_email.unwrap_or_else(|| {
+        registry
+            .account(&caller.key.account_id)
+            .is_some_and(|a| a.email_by_default)
+    });
+    if emailed && body.recipient.email.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "recipient.email is required when the certificate is e-mailed \
+             (send_email, or the account's default)",
+        )
+        .with_param("recipient.email"));
+    }
     let new = NewCertificate {
         template_id: body.template_id,
         recipient_name: body.recipient.name,
