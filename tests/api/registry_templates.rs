@@ -46,16 +46,13 @@ async fn the_templates_show_what_their_files_declare(db: Db) {
         .as_str()
         .unwrap()
         .ends_with(&format!("/v1/templates/{CERT}/preview.png")));
-    // The badge declares no field: each other text layer is one, optional.
+    // The badge declares two optional fields.
     let badge = &list["data"][1];
     assert_eq!(badge["recipient_name_layer"], "text_candidate");
-    let fields = badge["fields"].as_array().unwrap();
-    for name in ["text_course", "text_kicker"] {
-        assert!(
-            fields.contains(&json!({"name": name, "required": false})),
-            "{badge}"
-        );
-    }
+    assert_eq!(
+        badge["fields"],
+        json!([{"name": "achievement", "required": false}, {"name": "kicker", "required": false}])
+    );
     let (status, one) = json_of(app.get(&format!("/templates/{CERT}"), &key).await).await;
     assert_eq!((status, &one), (200, cert));
 
@@ -78,6 +75,17 @@ async fn the_templates_show_what_their_files_declare(db: Db) {
         "invalid_request",
     )
     .await;
+    // Without declarations, each text layer but the name is a field,
+    // none of them required.
+    crate::registry_certificates::write_undeclared_badge(&app);
+    let (_, plain) = json_of(app.get("/templates/plain", &key).await).await;
+    let fields = plain["fields"].as_array().unwrap();
+    for name in ["text_course", "text_kicker"] {
+        assert!(
+            fields.contains(&json!({"name": name, "required": false})),
+            "{plain}"
+        );
+    }
 }
 on_both_databases!(
     the_templates_show_what_their_files_declare,
