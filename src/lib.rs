@@ -7,6 +7,8 @@
 //!
 //! - [`request`]: the raw path and query turned into typed ids (pure).
 //! - [`signing`]: payload, HMAC-SHA256, rotation-aware verification.
+//! - [`signer`]: the rules applied before signing, and the signed URL
+//!   (`signet sign`, `/v1/sign`).
 //! - [`modifications`]: lenient base64, strict JSON, the text rules.
 //! - [`options`]: signed rendering options (size, quality, expiry).
 //! - [`template`]: template files, their versions, splicing text in.
@@ -56,5 +58,6 @@ pub mod request;
 pub mod secret;
 pub mod shaping;
 pub mod sign;
+pub mod signer;
 pub mod signing;
 pub mod template;

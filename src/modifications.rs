@@ -20,8 +20,9 @@ pub enum ModificationsError {
 }
 
 /// One change to one layer. Every field but `name` is optional; at least
-/// one must be given.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// one must be given. (`ToSchema` describes it in `/v1/openapi.json`,
+/// where `POST /v1/sign` takes a list of them.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Modification {
     /// The `id` of the element in the template.

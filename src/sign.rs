@@ -16,11 +16,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::Config;
 use crate::explain;
-use crate::modifications::{self, Limits, Modification};
+use crate::modifications::{Limits, Modification};
 use crate::options::RenderOptions;
 use crate::render::{code_points, Renderer};
 use crate::request::{self, BaseId, UserId, OPTION_NAMES};
-use crate::signing;
+use crate::signer::UrlSigner;
 
 /// Arguments of `signet sign`.
 #[derive(Debug, Args)]
@@ -59,50 +59,16 @@ pub struct SignArgs {
     ext: String,
 }
 
-/// What every signature needs.
+/// What every signature needs: the shared rules and URL, and the fonts.
 struct Signer {
-    user: String,
-    base: String,
-    ext: String,
-    options: Vec<(&'static str, String)>,
+    urls: UrlSigner,
     /// The fonts the server will use, to warn about names they can't draw.
     renderer: Option<Renderer>,
-    base_url: String,
-    secret: String,
-    limits: Limits,
-    max_url_bytes: usize,
 }
 
 impl Signer {
     fn url(&self, mods: &[Modification]) -> Result<String, String> {
-        if mods.len() > self.limits.max_modifications {
-            return Err(format!(
-                "{} modifications (limit {})",
-                mods.len(),
-                self.limits.max_modifications
-            ));
-        }
-        for m in mods {
-            modifications::check_fields(m, self.limits).map_err(|e| e.to_string())?;
-        }
-        let json = serde_json::to_string(mods).map_err(|e| e.to_string())?;
-        let url = signing::signed_url_with_options(
-            &self.base_url,
-            &self.user,
-            &self.base,
-            &self.ext,
-            &json,
-            &self.options,
-            &self.secret,
-        );
-        let target = url.len() - self.base_url.trim_end_matches('/').len();
-        if target > self.max_url_bytes {
-            return Err(format!(
-                "the URL would have {target} bytes (server limit {})",
-                self.max_url_bytes
-            ));
-        }
-        Ok(url)
+        self.urls.url(mods).map_err(|refusal| refusal.to_string())
     }
 
     /// A warning when no configured font draws some character of `mods`.
@@ -182,19 +148,21 @@ pub fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {} does not exist (yet); the URLs will answer `Unknown template` until it does", template.display());
     }
     let signer = Signer {
-        user: user.to_string(),
-        base: base.to_string(),
-        ext: args.ext.clone(),
-        options,
+        urls: UrlSigner {
+            user: user.to_string(),
+            base: base.to_string(),
+            ext: args.ext.clone(),
+            options,
+            base_url: args
+                .base_url
+                .unwrap_or_else(|| format!("http://{}", config.listen)),
+            // The first secret signs; the others only verify, which is how
+            // a rotation is rolled out.
+            secret: secrets[0].clone(),
+            limits,
+            max_url_bytes: config.max_url_bytes,
+        },
         renderer,
-        base_url: args
-            .base_url
-            .unwrap_or_else(|| format!("http://{}", config.listen)),
-        // The first secret signs; the others only verify, which is how a
-        // rotation is rolled out.
-        secret: secrets[0].clone(),
-        limits,
-        max_url_bytes: config.max_url_bytes,
     };
     match args.csv {
         Some(csv) => sign_csv(&signer, &csv, args.output.as_deref()),

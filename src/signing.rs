@@ -142,6 +142,26 @@ pub fn encode_modifications(json: &str) -> String {
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(json)
 }
 
+/// `json` with every character past ASCII (and DEL) written as `\uXXXX`
+/// escapes, UTF-16 surrogate pairs above the BMP, lowercase hex: what
+/// Python's `json.dumps` writes by default, so a signer matches the
+/// reference client byte for byte. Outside strings JSON is ASCII, so
+/// only string contents change, and they decode to the same text.
+pub fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() && c != '\u{7f}' {
+            out.push(c);
+            continue;
+        }
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            out.push_str(&format!("\\u{unit:04x}"));
+        }
+    }
+    out
+}
+
 /// Builds a signed URL exactly as the reference client does.
 pub fn signed_url(
     base_url: &str,
@@ -228,6 +248,16 @@ mod tests {
             payloads(USER, BASE, MODS, &[]),
             vec![payload(USER, BASE, MODS)]
         );
+    }
+
+    #[test]
+    fn ascii_json_escapes_as_pythons_json_dumps_does() {
+        // json.dumps(["Zoë", "🎓", "\x7f"], separators=(",", ":"))
+        assert_eq!(
+            ascii_json("[\"Zoë\",\"🎓\",\"\u{7f}\"]"),
+            r#"["Zo\u00eb","\ud83c\udf93","\u007f"]"#
+        );
+        assert_eq!(ascii_json(r#"{"a":"b\n"}"#), r#"{"a":"b\n"}"#);
     }
 
     #[test]

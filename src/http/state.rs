@@ -87,6 +87,8 @@ impl AppState {
                 cache: self.cache.clone(),
                 painter: self.painter(),
             }),
+            secrets: Arc::clone(&self.users),
+            max_url_bytes: self.config.max_url_bytes,
         });
         self.records = Some(Arc::new(registry.clone()));
         self.registry = Some(registry);

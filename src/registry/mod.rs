@@ -44,6 +44,7 @@ use std::sync::{Arc, OnceLock};
 use crate::config::Config;
 use crate::modifications::Limits;
 use crate::render::Renderer;
+use crate::request::UserId;
 use crate::template::TemplateStore;
 
 pub use account::{Account, Plan};
@@ -86,6 +87,11 @@ pub struct TemplateAccess {
     pub limits: Limits,
     /// Template previews, drawn by the image side.
     pub previews: Arc<dyn templates::Previews>,
+    /// The accounts' active secrets, for `/v1/sign`: the first signs.
+    pub secrets: Arc<HashMap<UserId, Vec<String>>>,
+    /// The longest request target the image side reads, so no URL is
+    /// signed that it would refuse.
+    pub max_url_bytes: usize,
 }
 
 impl std::fmt::Debug for TemplateAccess {

@@ -1,6 +1,7 @@
 //! An account's templates as the API shows them: the size, the layer the
 //! recipient's name goes into, the fields a certificate supplies, and a
-//! preview image.
+//! preview image; and what `/v1/sign` checks and signs a template's URLs
+//! with.
 //!
 //! The registry draws nothing itself: a preview comes through
 //! [`Previews`], which the image side implements with its renderer,
@@ -11,6 +12,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
+use crate::modifications::Limits;
 use crate::registry::certificate::Declaration;
 use crate::registry::error::RegistryError;
 use crate::registry::Registry;
@@ -27,6 +29,17 @@ pub struct TemplateInfo {
     pub width: f32,
     pub height: f32,
     pub declaration: Declaration,
+}
+
+/// What `/v1/sign` signs an account's URLs with.
+#[derive(Debug, Clone)]
+pub struct SigningTerms {
+    /// The account's first active secret, as `signet sign` uses.
+    pub secret: String,
+    /// The bounds on modifications that signed URLs have.
+    pub limits: Limits,
+    /// The longest request target the image side reads.
+    pub max_url_bytes: usize,
 }
 
 /// A rendered preview: a PNG and the tag of its version.
@@ -106,6 +119,39 @@ impl Registry {
             width: size.width(),
             height: size.height(),
             declaration,
+        })
+    }
+
+    /// Refuses, as `InvalidTemplate`, a template `id` that `account` does
+    /// not have or that cannot be rendered: a URL signed for it would only
+    /// ever answer an error.
+    pub async fn check_signable(&self, account: &str, id: &str) -> Result<(), RegistryError> {
+        let access = self.templates()?;
+        let missing = || RegistryError::InvalidTemplate(format!("Template {id} does not exist"));
+        let user = UserId::parse(account).map_err(|_| missing())?;
+        let base = BaseId::parse(id).map_err(|_| missing())?;
+        match access.templates.get(&user, &base).await {
+            Ok(_) => Ok(()),
+            Err(TemplateError::NotFound) => Err(missing()),
+            Err(TemplateError::Rejected(why)) => Err(RegistryError::InvalidTemplate(format!(
+                "Template {id} is unusable: {why}"
+            ))),
+        }
+    }
+
+    /// What a URL of `account` is signed with: its first active secret,
+    /// and the bounds the image side applies to what it is signed over.
+    pub fn signing_terms(&self, account: &str) -> Result<SigningTerms, RegistryError> {
+        let access = self.templates()?;
+        let secret = UserId::parse(account)
+            .ok()
+            .and_then(|user| access.secrets.get(&user))
+            .and_then(|secrets| secrets.first())
+            .ok_or_else(|| RegistryError::Config(format!("account {account} has no secret")))?;
+        Ok(SigningTerms {
+            secret: secret.clone(),
+            limits: access.limits,
+            max_url_bytes: access.max_url_bytes,
         })
     }
 

@@ -39,6 +39,7 @@ mod registry_logs;
 mod registry_openapi;
 mod registry_outage;
 mod registry_process;
+mod registry_sign;
 mod registry_storm;
 mod registry_templates;
 mod rendering;

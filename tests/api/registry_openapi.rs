@@ -25,6 +25,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/certificates/{id}"),
     ("patch", "/v1/certificates/{id}"),
     ("post", "/v1/certificates/{id}/revoke"),
+    ("get", "/v1/sign"),
+    ("post", "/v1/sign"),
     ("get", "/v1/templates"),
     ("get", "/v1/templates/{id}"),
     ("get", "/v1/templates/{id}/preview.png"),

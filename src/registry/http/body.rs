@@ -114,13 +114,7 @@ pub fn query_pairs(
     let mut pairs: Vec<(String, String)> = Vec::new();
     for part in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
-        let decode = |text: &str| {
-            percent_decode_str(&text.replace('+', " "))
-                .decode_utf8()
-                .map(|t| t.into_owned())
-                .map_err(|_| ApiError::invalid_request("The query string is not UTF-8"))
-        };
-        let (name, value) = (decode(name)?, decode(value)?);
+        let (name, value) = (query_component(name)?, query_component(value)?);
         if !allowed.contains(&name.as_str()) {
             return Err(
                 ApiError::invalid_request(format!("Unknown query parameter `{name}`"))
@@ -135,4 +129,13 @@ pub fn query_pairs(
         pairs.push((name, value));
     }
     Ok(pairs)
+}
+
+/// One name or value of a query string, decoded: `+` is a space and
+/// `%XX` escapes are UTF-8.
+pub fn query_component(text: &str) -> Result<String, ApiError> {
+    percent_decode_str(&text.replace('+', " "))
+        .decode_utf8()
+        .map(|t| t.into_owned())
+        .map_err(|_| ApiError::invalid_request("The query string is not UTF-8"))
 }

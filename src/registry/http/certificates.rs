@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use super::body::JsonBody;
 use super::certificate_json::{CertificateObject, ChangeCertificate, CreateCertificate, Revoke};
-use super::context::Caller;
+use super::context::{request_base, Caller};
 use super::error::{ApiError, ErrorBody};
 use super::idempotency::{answer, Post};
 use super::page::{List, PageRequest};
@@ -14,7 +14,7 @@ use crate::registry::certificate::{CertificateChange, NewCertificate, Owner, Sta
 use crate::registry::store::{now_us, CertificateFilter, CertificateRecord, KeptAnswer, Reply};
 use crate::registry::Registry;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
@@ -31,17 +31,7 @@ fn base(registry: &Registry, caller: &Caller, headers: &HeaderMap) -> String {
     {
         return url;
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-                })
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
+    request_base(headers)
 }
 
 fn owner(caller: &Caller) -> Owner<'_> {

@@ -50,6 +50,23 @@ impl Caller {
     }
 }
 
+/// `http://` and the host this request reached, checked to be a host (so
+/// no header can inject a path or a scheme); `localhost` when it is not
+/// one. The base of links that have no configured one.
+pub fn request_base(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
 /// The middleware of every `/v1` route and fallback that takes a key.
 pub async fn request_context(
     State(registry): State<Registry>,

@@ -10,8 +10,8 @@
 //!
 //! Layout: `context` the middleware; `error` the error shape; `body` JSON
 //! bodies and query strings; `idempotency` `Idempotency-Key`s; `page`
-//! lists; `api_keys`, `audit`, `certificates` and `templates` the
-//! handlers (`certificate_json` the certificates' bodies and object);
+//! lists; `api_keys`, `audit`, `certificates`, `sign` and `templates`
+//! the handlers (`certificate_json` the certificates' bodies and object);
 //! `openapi` the OpenAPI document generated from them.
 
 mod api_keys;
@@ -24,6 +24,7 @@ mod error;
 mod idempotency;
 mod openapi;
 mod page;
+mod sign;
 mod templates;
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -59,6 +60,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry) -> Router<S>
             get(certificates::retrieve).patch(certificates::change),
         )
         .route("/certificates/{id}/revoke", post(certificates::revoke))
+        .route("/sign", get(sign::from_query).post(sign::from_body))
         .route("/templates", get(templates::list))
         .route("/templates/{id}", get(templates::retrieve))
         .route("/templates/{id}/preview.png", get(templates::preview))

@@ -23,7 +23,7 @@ use utoipa::openapi::{Object, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::{api_keys, audit, certificates, templates};
+use super::{api_keys, audit, certificates, sign, templates};
 
 /// How utoipa names a `List<T>`'s schema: `List_` and `T`'s name.
 const LIST_PREFIX: &str = "List_";
@@ -52,6 +52,8 @@ const BEARER: &str = "api_key";
         certificates::retrieve,
         certificates::change,
         certificates::revoke,
+        sign::from_query,
+        sign::from_body,
         templates::list,
         templates::retrieve,
         templates::preview,
@@ -64,6 +66,7 @@ const BEARER: &str = "api_key";
         (name = "api_keys", description = "The keys of the caller's account and environment"),
         (name = "audit_events", description = "The append-only audit log"),
         (name = "certificates", description = "Certificates: issue, read, list, change, revoke"),
+        (name = "sign", description = "Signed image URLs for tools that cannot run code"),
         (name = "templates", description = "The account's templates and what a certificate must supply"),
         (name = "openapi", description = "This document"),
     )

@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::context::Caller;
+use super::context::{request_base, Caller};
 use super::error::{ApiError, ErrorBody};
 use super::page::{List, PageRequest};
 use crate::registry::templates::{PreviewError, TemplateInfo};
@@ -109,7 +109,7 @@ pub async fn list(
                 + 1
         }
     };
-    let api = api_base(&headers);
+    let api = request_base(&headers);
     let fetched: Vec<TemplateObject> = all
         .into_iter()
         .skip(start)
@@ -149,7 +149,7 @@ pub async fn retrieve(
         .template_info(&caller.key.account_id, &id)
         .await
         .map_err(ApiError::from)?;
-    Ok(Json(TemplateObject::new(info, &api_base(&headers))))
+    Ok(Json(TemplateObject::new(info, &request_base(&headers))))
 }
 
 /// `GET /v1/templates/{id}/preview.png`: the template with its own text.
@@ -221,20 +221,4 @@ pub async fn preview(
         HeaderValue::from_static("private, no-cache"),
     );
     Ok(response)
-}
-
-/// The API's own base, as the request reached it (checked to be a host,
-/// so no header can inject a path or a scheme).
-fn api_base(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-                })
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
 }
