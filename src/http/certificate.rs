@@ -10,8 +10,6 @@
 //! the clean entry; `Cache-Control: no-cache` has browsers and CDNs ask
 //! again each time, which a matching ETag answers with a `304`.
 
-use std::time::Instant;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
@@ -36,25 +34,15 @@ pub async fn certificate(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let started = Instant::now();
-    let mut log = Log {
-        cache: "-",
-        ..Log::default()
-    };
+    let mut log = Log::start();
     let response = match serve(&state, &method, &uri, &headers, &mut log).await {
         Ok(response) => response,
         Err(error) => error.into_response_for(&state, &headers).await,
     };
-    tracing::info!(
-        status = response.status().as_u16(),
-        method = %method,
-        path = %super::escape(uri.path()),
-        cache = log.cache,
-        render_ms = log.render_ms,
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        error = response.headers().get("x-stencil-error").and_then(|v| v.to_str().ok()),
-        "certificate image"
-    );
+    // The id only when it has an id's form: a stray path may hold
+    // anything, an API key pasted into it included.
+    let id = record::parse_path(uri.path()).map(|(id, _, _)| id);
+    log.write(&method, id, &response);
     response
 }
 
@@ -97,7 +85,7 @@ async fn serve(
         template,
         assets,
         path,
-        mods: view.edits,
+        mods: view.edits.clone(),
         options,
         drawing: Drawing::Record { words, variant },
     };

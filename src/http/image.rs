@@ -25,13 +25,43 @@ use crate::request::{self, Format, ImagePath, RequestError};
 use crate::signing;
 use crate::template::Template;
 
-/// What the access log says about a request.
-#[derive(Default)]
+/// What the access log says about an image request.
 pub(super) struct Log {
+    started: Instant,
     pub user: Option<String>,
     pub template: Option<String>,
     pub cache: &'static str,
     pub render_ms: Option<f64>,
+}
+
+impl Log {
+    /// A request's log, from now.
+    pub fn start() -> Log {
+        Log {
+            started: Instant::now(),
+            user: None,
+            template: None,
+            cache: "-",
+            render_ms: None,
+        }
+    }
+
+    /// The access log's line for `response`; `path` where the user and
+    /// template do not name the image (a certificate's).
+    pub fn write(&self, method: &Method, path: Option<&str>, response: &Response) {
+        tracing::info!(
+            status = response.status().as_u16(),
+            method = %method,
+            path = path.map(super::escape).as_deref().unwrap_or("-"),
+            user = self.user.as_deref().unwrap_or("-"),
+            template = self.template.as_deref().unwrap_or("-"),
+            cache = self.cache,
+            render_ms = self.render_ms,
+            elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            error = response.headers().get("x-stencil-error").and_then(|v| v.to_str().ok()),
+            "request"
+        );
+    }
 }
 
 /// The image handler; also the fallback for every other path.
@@ -41,27 +71,12 @@ pub async fn image(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let started = Instant::now();
-    let mut log = Log {
-        cache: "-",
-        ..Log::default()
-    };
+    let mut log = Log::start();
     let response = match serve(&state, &method, &uri, &headers, &mut log).await {
         Ok(response) => response,
         Err(error) => error.into_response_for(&state, &headers).await,
     };
-    let status = response.status().as_u16();
-    tracing::info!(
-        status,
-        method = %method,
-        user = log.user.as_deref().unwrap_or("-"),
-        template = log.template.as_deref().unwrap_or("-"),
-        cache = log.cache,
-        render_ms = log.render_ms,
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        error = response.headers().get("x-stencil-error").and_then(|v| v.to_str().ok()),
-        "request"
-    );
+    log.write(&method, None, &response);
     response
 }
 

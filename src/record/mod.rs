@@ -21,6 +21,7 @@ pub mod stamp;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::modifications::Modification;
 use crate::request::{BaseId, UserId};
@@ -81,7 +82,7 @@ pub struct Unavailable;
 
 /// A boxed future of the seam, so [`Records`] stays object-safe.
 pub type Lookup<'a> =
-    Pin<Box<dyn Future<Output = Result<Option<RecordView>, Unavailable>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Option<Arc<RecordView>>, Unavailable>> + Send + 'a>>;
 
 /// The registry as the image path sees it. An answer may be up to
 /// [`MAX_STALENESS_MS`] old; never older.

@@ -125,7 +125,8 @@ impl Limiter {
     }
 
     /// Adds every pending count to the database; drops windows that
-    /// ended.
+    /// ended with nothing pending (one ended with counts is dropped by the
+    /// next flush, once they are written).
     async fn flush(&self, now: i64) {
         let current = window_start(now);
         let due: Vec<(String, i64, i64)> = {
@@ -148,9 +149,6 @@ impl Limiter {
                 }
             }
         }
-        // A window that ended with its counts written is not needed.
-        self.windows()
-            .retain(|_, local| local.start == current || local.pending > 0);
     }
 }
 

@@ -97,7 +97,7 @@ impl Records for Registry {
                     tracing::warn!(%error, "a certificate could not be read for its image");
                     Unavailable
                 })?;
-            Ok(view.map(|v| (*v).clone()))
+            Ok(view)
         })
     }
 }

@@ -23,7 +23,7 @@ impl Store {
     /// Says this process is alive at `now`; now and then forgets
     /// processes gone a day.
     pub async fn heartbeat(&self, now: i64) -> Result<(), RegistryError> {
-        let inserted = sqlx::query(
+        sqlx::query(
             "INSERT INTO instances (id, started_at, seen_at) VALUES ($1, $2, $2) \
              ON CONFLICT (id) DO UPDATE SET seen_at = $2",
         )
@@ -32,7 +32,7 @@ impl Store {
         .execute(self.pool())
         .await?;
         // Once per process start is often enough to keep the table small.
-        if inserted.rows_affected() == 1 && self.first_heartbeat() {
+        if self.first_heartbeat() {
             sqlx::query("DELETE FROM instances WHERE seen_at < $1")
                 .bind(now - FORGOTTEN_AFTER_US)
                 .execute(self.pool())

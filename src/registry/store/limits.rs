@@ -86,19 +86,9 @@ pub fn window_start(now: i64) -> i64 {
 }
 
 impl Store {
-    /// Counts one request of `bucket` at `now`, in one statement (an
-    /// upsert that returns the new count, atomic in both databases).
-    pub async fn hit(&self, bucket: &str, now: i64) -> Result<Window, RegistryError> {
-        let start = window_start(now);
-        let count = self.add_hits(bucket, start, 1).await?;
-        Ok(Window {
-            count,
-            resets_at: start + WINDOW_US,
-        })
-    }
-
-    /// Adds `hits` requests to `bucket`'s window starting at `start`;
-    /// answers the window's count across every process.
+    /// Adds `hits` requests to `bucket`'s window starting at `start`, in
+    /// one statement (an upsert that returns the new count, atomic in both
+    /// databases); answers the window's count across every process.
     pub async fn add_hits(
         &self,
         bucket: &str,
