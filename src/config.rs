@@ -105,6 +105,9 @@ pub struct Config {
     /// Base of the error pages the registry's `documentation_url` points
     /// at (`<base>/errors#<code>`).
     pub api_docs_url: String,
+    /// `[webhooks]`: deliveries, their SSRF guard and the viewed counts
+    /// (`registry::webhook::settings`).
+    pub webhooks: crate::registry::webhook::WebhookConfig,
     /// Set by the loader, never by the file: true when no config was given.
     #[serde(skip)]
     pub demo: bool,
@@ -176,6 +179,7 @@ impl Default for Config {
             data_dir: "data".into(),
             database_url: None,
             api_docs_url: "https://signet.example.org/docs/api".into(),
+            webhooks: Default::default(),
             demo: false,
         }
     }
@@ -344,6 +348,7 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        self.webhooks.check().map_err(ConfigError::Invalid)?;
         if self.max_pixels == 0
             || self.max_url_bytes == 0
             || self.render_timeout_ms == 0
@@ -583,5 +588,23 @@ mod tests {
             ..UserConfig::default()
         });
         assert!(config.user_secrets(&|_| None).is_err());
+    }
+
+    #[test]
+    fn a_webhooks_section_is_read_from_the_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.toml");
+        let users = "[[users]]\nid = \"u1\"\nsecrets = [\"s\"]\n";
+        std::fs::write(
+            &path,
+            format!("{users}[webhooks]\nallow_private_networks = true\n"),
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), vars(&[])).unwrap();
+        assert!(config.webhooks.allow_private_networks);
+        assert!(!Config::default().webhooks.allow_private_networks);
+        std::fs::write(&path, format!("{users}[webhooks]\ntimeout_ms = 0\n")).unwrap();
+        let err = Config::load(Some(&path), vars(&[])).unwrap_err();
+        assert!(err.to_string().contains("timeout_ms"), "{err}");
     }
 }

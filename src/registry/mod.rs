@@ -24,6 +24,8 @@
 //! - [`http`]: `/v1`: authentication, limits, idempotency keys, the JSON
 //!   error shape.
 //! - [`cli`]: `signet keys create|list|revoke` and `signet audit`.
+//! - [`webhook`]: webhook endpoints and the worker that delivers the
+//!   outbox's events to them.
 
 pub mod account;
 pub mod audit;
@@ -37,6 +39,7 @@ pub mod limiter;
 pub mod scope;
 pub mod store;
 pub mod templates;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -75,6 +78,9 @@ pub struct Registry {
     recent_keys: keys::RecentKeys,
     /// Failed authentications by client address.
     pub strangers: Arc<limiter::Strangers>,
+    /// Webhook settings, the worker's wake-up and the public side's
+    /// throttled counts; the worker stops once the last clone is dropped.
+    webhooks: Arc<webhook::Webhooks>,
     /// Dropped with the last clone: the heartbeat task then stops.
     _alive: Arc<()>,
 }
@@ -114,6 +120,13 @@ impl Registry {
         store.heartbeat(store::now_us()).await?;
         let alive = Arc::new(());
         tokio::spawn(heartbeats(store.clone(), Arc::downgrade(&alive)));
+        let (webhooks, public) = webhook::Webhooks::new(config.webhooks.clone());
+        tokio::spawn(webhook::views::append(
+            store.clone(),
+            public,
+            Arc::downgrade(&webhooks),
+        ));
+        webhook::deliver::start(store.clone(), &webhooks);
         Ok(Registry {
             accounts: Arc::new(accounts.into_iter().map(|a| (a.id.clone(), a)).collect()),
             docs_url: Arc::from(config.api_docs_url.trim_end_matches('/')),
@@ -123,6 +136,7 @@ impl Registry {
             limiter: limiter::Limiter::start(store.clone()),
             recent_keys: keys::recent_keys(),
             strangers: Arc::default(),
+            webhooks,
             store,
             _alive: alive,
         })
@@ -155,6 +169,13 @@ impl Registry {
         self.limiter
             .hit(&key.id, key.rate_limit_per_minute, now)
             .await
+    }
+
+    /// Wakes the webhook worker at once: for code that appended events
+    /// and committed them (the worker polls the outbox anyway, every
+    /// `[webhooks] poll_ms`).
+    pub fn events_appended(&self) {
+        self.webhooks.appended.notify_one();
     }
 
     /// Base of the error documentation.

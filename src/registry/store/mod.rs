@@ -11,16 +11,20 @@
 //! written together: a crash keeps all or none.
 //!
 //! Layout: `accounts`, `keys`, `audit`, `limits`, `certificates` and
-//! `events` hold the queries of one table each.
+//! `events` hold the queries of one table each; `webhooks` the endpoints,
+//! `deliveries` the webhook queue, `attempts` its log.
 
 mod accounts;
+mod attempts;
 mod audit;
 mod certificates;
+mod deliveries;
 mod events;
 mod idempotency;
 mod instances;
 mod keys;
 mod limits;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -31,8 +35,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub use attempts::AttemptRecord;
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use certificates::{CertificateFilter, CertificateRecord};
+pub use deliveries::{Due, OutboxEvent, Outcome};
 pub use events::{NewEvent, StoredEvent};
 pub use idempotency::{
     fingerprint, Claim, Claimed, IdempotencyKey, KeptAnswer, Reply, ABANDONED_AFTER_US,
@@ -41,6 +47,7 @@ pub use idempotency::{
 pub use instances::{GONE_AFTER_US, HEARTBEAT_US};
 pub use keys::{KeyRecord, NewKey};
 pub use limits::{window_start, Window, WINDOW_US};
+pub use webhooks::EndpointRecord;
 
 use super::error::RegistryError;
 use super::ids::Environment;
