@@ -10,9 +10,12 @@
 //! the clean entry; `Cache-Control: no-cache` has browsers and CDNs ask
 //! again each time, which a matching ETag answers with a `304`.
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
+use axum::Extension;
 use sha2::{Digest, Sha256};
 
 use super::error::{header_value, AppError};
@@ -33,9 +36,11 @@ pub async fn certificate(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Response {
     let mut log = Log::start();
-    let response = match serve(&state, &method, &uri, &headers, &mut log).await {
+    let client = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let response = match serve(&state, &method, &uri, &headers, client, &mut log).await {
         Ok(response) => response,
         Err(error) => error.into_response_for(&state, &headers).await,
     };
@@ -51,6 +56,7 @@ async fn serve(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
     log: &mut Log,
 ) -> Result<Response, AppError> {
     if method != Method::GET && method != Method::HEAD {
@@ -64,6 +70,9 @@ async fn serve(
         .await
         .map_err(|Unavailable| AppError::RegistryUnavailable)?
         .ok_or(AppError::UnknownCertificate)?;
+    if method == Method::GET {
+        records.viewed(id, &view, record::Visitor { client, headers });
+    }
     log.user = Some(view.account.to_string());
     log.template = Some(view.template.to_string());
     let template = state.templates.get(&view.account, &view.template).await?;

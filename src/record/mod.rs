@@ -89,6 +89,21 @@ pub type Lookup<'a> =
 pub trait Records: Send + Sync {
     /// The certificate `id` names, of whichever account, or `None`.
     fn find<'a>(&'a self, id: &'a str) -> Lookup<'a>;
+
+    /// Tells the registry that `visitor` was shown certificate `id`
+    /// (as `find` answered it), for its `certificate.viewed` events. It
+    /// must return at once: an in-memory check and a hand-off, never a
+    /// database write on the image's path.
+    fn viewed(&self, _id: &str, _view: &RecordView, _visitor: Visitor<'_>) {}
+}
+
+/// Who asked for a certificate's image.
+#[derive(Debug, Clone, Copy)]
+pub struct Visitor<'a> {
+    /// The client's address as the connection saw it.
+    pub client: Option<std::net::IpAddr>,
+    /// The request's headers (user agent, referrer, a CDN's place).
+    pub headers: &'a axum::http::HeaderMap,
 }
 
 /// The longest a status change may take to show on an image served by

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use super::{status_of, Declaration, Status};
 use crate::modifications::Modification;
-use crate::record::{Lookup, RecordView, Records, Standing, Unavailable, MAX_STALENESS_MS};
+use crate::record::{
+    Lookup, RecordView, Records, Standing, Unavailable, Visitor, MAX_STALENESS_MS,
+};
 use crate::registry::error::RegistryError;
 use crate::registry::store::{now_us, CertificateRecord};
 use crate::registry::Registry;
@@ -99,5 +101,20 @@ impl Records for Registry {
                 })?;
             Ok(view)
         })
+    }
+
+    fn viewed(&self, id: &str, view: &RecordView, visitor: Visitor<'_>) {
+        let seen = crate::registry::webhook::views::Seen {
+            certificate_id: id,
+            account_id: view.account.as_str(),
+            livemode: view.livemode,
+        };
+        self.count_public(
+            "certificate.viewed",
+            seen,
+            visitor.client,
+            visitor.headers,
+            &[],
+        );
     }
 }

@@ -10,8 +10,9 @@
 //!
 //! Layout: `context` the middleware; `error` the error shape; `body` JSON
 //! bodies and query strings; `idempotency` `Idempotency-Key`s; `page`
-//! lists; `api_keys`, `audit`, `certificates`, `sign` and `templates`
-//! the handlers (`certificate_json` the certificates' bodies and object);
+//! lists; `api_keys`, `audit`, `certificates`, `sign`, `templates`,
+//! `webhooks` and `verify` (open, like `openapi`) the handlers
+//! (`webhook_json` the webhooks' bodies and objects) (`certificate_json` the certificates' bodies and object);
 //! `openapi` the OpenAPI document generated from them.
 
 mod api_keys;
@@ -26,6 +27,9 @@ mod openapi;
 mod page;
 mod sign;
 mod templates;
+mod verify;
+mod webhook_json;
+mod webhooks;
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +46,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry) -> Router<S>
     // client or tool reads it before it has a key.
     let open = Router::new()
         .route("/openapi.json", get(openapi::document))
+        // Open too: a certificate's id is the credential, as for its
+        // images, and an employer checking one has no key.
+        .route("/verify/{id}", get(verify::verify))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             registry.clone(),
@@ -64,6 +71,21 @@ pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry) -> Router<S>
         .route("/templates", get(templates::list))
         .route("/templates/{id}", get(templates::retrieve))
         .route("/templates/{id}/preview.png", get(templates::preview))
+        .route(
+            "/webhook_endpoints",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/webhook_endpoints/{id}",
+            get(webhooks::retrieve)
+                .patch(webhooks::change)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/webhook_endpoints/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route("/events/{id}/redeliver", post(webhooks::redeliver))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

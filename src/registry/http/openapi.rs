@@ -23,7 +23,7 @@ use utoipa::openapi::{Object, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::{api_keys, audit, certificates, sign, templates};
+use super::{api_keys, audit, certificates, sign, templates, verify, webhooks};
 
 /// How utoipa names a `List<T>`'s schema: `List_` and `T`'s name.
 const LIST_PREFIX: &str = "List_";
@@ -57,6 +57,14 @@ const BEARER: &str = "api_key";
         templates::list,
         templates::retrieve,
         templates::preview,
+        webhooks::create,
+        webhooks::list,
+        webhooks::retrieve,
+        webhooks::change,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::redeliver,
+        verify::verify,
         document,
     ),
     components(schemas(ErrorBody)),
@@ -68,6 +76,8 @@ const BEARER: &str = "api_key";
         (name = "certificates", description = "Certificates: issue, read, list, change, revoke"),
         (name = "sign", description = "Signed image URLs for tools that cannot run code"),
         (name = "templates", description = "The account's templates and what a certificate must supply"),
+        (name = "webhooks", description = "Webhook endpoints, their delivery attempts, redelivery"),
+        (name = "verify", description = "A certificate's public standing, open without a key"),
         (name = "openapi", description = "This document"),
     )
 )]
