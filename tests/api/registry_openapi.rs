@@ -30,6 +30,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/templates"),
     ("get", "/v1/templates/{id}"),
     ("get", "/v1/templates/{id}/preview.png"),
+    ("post", "/v1/webhook_endpoints"),
+    ("get", "/v1/webhook_endpoints"),
+    ("get", "/v1/webhook_endpoints/{id}"),
+    ("patch", "/v1/webhook_endpoints/{id}"),
+    ("delete", "/v1/webhook_endpoints/{id}"),
+    ("get", "/v1/webhook_endpoints/{id}/deliveries"),
+    ("post", "/v1/events/{id}/redeliver"),
+    ("get", "/v1/verify/{id}"),
     ("get", "/v1/openapi.json"),
 ];
 
@@ -202,9 +210,9 @@ async fn every_operation_states_its_key_its_errors_and_its_headers() {
     for (method, path) in ROUTES {
         let operation = &document["paths"][path][method];
         let responses = operation["responses"].as_object().unwrap();
-        let open = *path == "/v1/openapi.json";
-        // Only the document itself is open; everything else inherits the
-        // bearer key and its 401.
+        let open = matches!(*path, "/v1/openapi.json" | "/v1/verify/{id}");
+        // Only the document itself and the public check are open;
+        // everything else inherits the bearer key and its 401.
         assert_eq!(operation["security"].is_null(), !open, "{method} {path}");
         assert_eq!(responses.contains_key("401"), !open, "{method} {path}");
         let parameters = operation["parameters"]
@@ -244,6 +252,8 @@ async fn every_operation_states_its_key_its_errors_and_its_headers() {
         ("List_AuditEvent", "AuditEvent"),
         ("List_Certificate", "Certificate"),
         ("List_Template", "Template"),
+        ("List_WebhookEndpoint", "WebhookEndpoint"),
+        ("List_WebhookDelivery", "WebhookDelivery"),
     ] {
         let items = &schemas[list]["properties"]["data"]["items"];
         assert_eq!(
