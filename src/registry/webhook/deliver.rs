@@ -8,9 +8,9 @@
 //! (`max_concurrency_per_endpoint`), and every attempt ends within
 //! `timeout_ms`, so a receiver that hangs holds its own few slots for that
 //! long and never the others' nor the API's. Outcomes are written by one
-//! task in batches (one transaction for many attempts) before their slots
-//! are given back, so a lease is never taken again while its attempt is
-//! still being recorded.
+//! task in batches (one transaction for many attempts); a delivery stays
+//! leased until its outcome is written, so it is never taken again while
+//! its attempt is still being recorded.
 //!
 //! The lease outlives the timeout by a margin; a process that dies
 //! mid-attempt leaves its leases to be taken over once its heartbeat
@@ -18,12 +18,11 @@
 //! `webhook-id`. Delivery is therefore at least once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, Semaphore};
 
 use super::{guard, sign, EventBody, Webhooks};
 use crate::registry::store::{now_us, Due, Outcome, Store};
@@ -39,37 +38,87 @@ const MAX_EXCERPT: usize = 1024;
 /// How long the worker waits after the database failed it.
 const BACKOFF_ON_ERROR: Duration = Duration::from_millis(500);
 
-/// The attempts in flight: overall and per endpoint.
-#[derive(Default)]
+/// Deliveries leased per endpoint, as a multiple of the attempts it may
+/// have in flight: a backlog is claimed in batches (one transaction for
+/// many deliveries) while the attempts themselves stay bounded.
+const LEASED_PER_SLOT: usize = 4;
+
+/// What this process holds: deliveries leased (waiting for a slot or in
+/// flight) overall and per endpoint, and the slots themselves.
 struct Slots {
-    total: AtomicUsize,
-    per_endpoint: Mutex<HashMap<String, usize>>,
+    /// Attempts in flight at once, overall.
+    sending: Arc<Semaphore>,
+    per_endpoint_slots: usize,
+    leased: Mutex<Leased>,
+}
+
+#[derive(Default)]
+struct Leased {
+    total: usize,
+    /// Per endpoint: leased deliveries and the endpoint's own slots.
+    by_endpoint: HashMap<String, (usize, Arc<Semaphore>)>,
 }
 
 impl Slots {
-    fn take(&self, endpoint: &str) {
-        self.total.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut map) = self.per_endpoint.lock() {
-            *map.entry(endpoint.to_owned()).or_insert(0) += 1;
+    fn new(total: usize, per_endpoint: usize) -> Slots {
+        Slots {
+            sending: Arc::new(Semaphore::new(total)),
+            per_endpoint_slots: per_endpoint,
+            leased: Mutex::default(),
         }
     }
 
-    fn give(&self, endpoint: &str) {
-        self.total.fetch_sub(1, Ordering::SeqCst);
-        if let Ok(mut map) = self.per_endpoint.lock() {
-            if let Some(n) = map.get_mut(endpoint) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    map.remove(endpoint);
-                }
+    fn most_leased(&self) -> usize {
+        self.per_endpoint_slots * LEASED_PER_SLOT
+    }
+
+    /// Records a lease for `endpoint`; answers its slots.
+    fn lease(&self, endpoint: &str) -> Arc<Semaphore> {
+        let slots = self.per_endpoint_slots;
+        let mut leased = self.leased.lock().unwrap_or_else(|e| e.into_inner());
+        leased.total += 1;
+        let entry = leased
+            .by_endpoint
+            .entry(endpoint.to_owned())
+            .or_insert_with(|| (0, Arc::new(Semaphore::new(slots))));
+        entry.0 += 1;
+        Arc::clone(&entry.1)
+    }
+
+    /// Ends a lease of `endpoint`; answers whether the worker should
+    /// claim again now: the endpoint's leases fell to half their bound
+    /// (so claims come in batches, not one per finished attempt), or
+    /// this process's to half of theirs.
+    fn release(&self, endpoint: &str, total_bound: usize) -> bool {
+        let half = self.most_leased() / 2;
+        let mut leased = self.leased.lock().unwrap_or_else(|e| e.into_inner());
+        leased.total = leased.total.saturating_sub(1);
+        let total_now = leased.total;
+        let mut refill = total_now == total_bound / 2;
+        if let Some(entry) = leased.by_endpoint.get_mut(endpoint) {
+            entry.0 = entry.0.saturating_sub(1);
+            refill |= entry.0 == half;
+            if entry.0 == 0 {
+                leased.by_endpoint.remove(endpoint);
             }
         }
+        refill
     }
 
-    fn busy(&self, endpoint: &str) -> usize {
-        self.per_endpoint
-            .lock()
-            .map_or(usize::MAX, |map| map.get(endpoint).copied().unwrap_or(0))
+    /// Deliveries of `endpoint` that may be leased now: none while more
+    /// than half its bound is leased, up to the bound otherwise.
+    fn room(&self, endpoint: &str) -> usize {
+        let leased = self.leased.lock().unwrap_or_else(|e| e.into_inner());
+        let held = leased.by_endpoint.get(endpoint).map_or(0, |e| e.0);
+        if held > self.most_leased() / 2 {
+            0
+        } else {
+            self.most_leased() - held
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.leased.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 }
 
@@ -99,22 +148,17 @@ pub fn start(store: Store, hooks: &Arc<Webhooks>) {
             return;
         }
     };
-    let slots = Arc::new(Slots::default());
-    let recorded = Arc::new(Notify::new());
     let (outcomes, receiver) = mpsc::channel(hooks.config.max_concurrency * 2);
-    tokio::spawn(record(
-        store.clone(),
-        receiver,
-        Arc::downgrade(hooks),
-        Arc::clone(&slots),
-        Arc::clone(&recorded),
-    ));
+    tokio::spawn(record(store.clone(), receiver, Arc::downgrade(hooks)));
     let worker = Worker {
         store,
         hooks: Arc::downgrade(hooks),
         client,
-        slots,
-        recorded,
+        slots: Arc::new(Slots::new(
+            hooks.config.max_concurrency,
+            hooks.config.max_concurrency_per_endpoint,
+        )),
+        freed: Arc::default(),
         outcomes,
     };
     tokio::spawn(worker.run());
@@ -125,8 +169,9 @@ struct Worker {
     hooks: Weak<Webhooks>,
     client: reqwest::Client,
     slots: Arc<Slots>,
-    recorded: Arc<Notify>,
-    outcomes: mpsc::Sender<(Outcome, String)>,
+    /// Poked when an attempt ends and frees its slot.
+    freed: Arc<Notify>,
+    outcomes: mpsc::Sender<Outcome>,
 }
 
 impl Worker {
@@ -145,7 +190,7 @@ impl Worker {
             drop(hooks);
             tokio::select! {
                 () = appended.notified() => {}
-                () = self.recorded.notified() => {}
+                () = self.freed.notified() => {}
                 () = tokio::time::sleep(poll) => {}
             }
         }
@@ -155,35 +200,51 @@ impl Worker {
     async fn round(&self, hooks: &Arc<Webhooks>) -> Result<(), crate::registry::RegistryError> {
         while self.store.fan_out(FAN_OUT_BATCH, now_us()).await? == FAN_OUT_BATCH as usize {}
         let config = &hooks.config;
-        let free = config
-            .max_concurrency
-            .saturating_sub(self.slots.total.load(Ordering::SeqCst));
+        // Leases overall: the slots, each with a few waiting behind it.
+        let total_bound = config.max_concurrency * 2;
+        let free = total_bound.saturating_sub(self.slots.total());
         if free == 0 {
             return Ok(());
         }
         let now = now_us();
         let timeout_us = i64::try_from(config.timeout_ms.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let per_endpoint = config.max_concurrency_per_endpoint;
+        // The last of an endpoint's leases may wait for the ones before
+        // it to time out: its lease covers that wait and its own attempt.
+        let waits = i64::try_from(LEASED_PER_SLOT + 1).unwrap_or(i64::MAX);
+        let lease_until = now + timeout_us.saturating_mul(waits) + LEASE_MARGIN_US;
         let slots = Arc::clone(&self.slots);
-        let room = move |endpoint: &str| per_endpoint.saturating_sub(slots.busy(endpoint));
-        let due = self
-            .store
-            .claim_due(now, free, now + timeout_us + LEASE_MARGIN_US, &room)
-            .await?;
+        let room = move |endpoint: &str| slots.room(endpoint);
+        let due = self.store.claim_due(now, free, lease_until, &room).await?;
         for due in due {
-            self.slots.take(&due.endpoint_id);
+            let endpoint_slots = self.slots.lease(&due.endpoint_id);
             let attempt = Attempt {
                 client: self.client.clone(),
                 allow_private: config.allow_private_networks,
                 retry: config.clone(),
             };
             let outcomes = self.outcomes.clone();
+            let (slots, freed) = (Arc::clone(&self.slots), Arc::clone(&self.freed));
             tokio::spawn(async move {
                 let endpoint = due.endpoint_id.clone();
-                let outcome = attempt.send(due).await;
-                // The recorder gives the slot back; if it is gone, so is
-                // the registry.
-                let _ = outcomes.send((outcome, endpoint)).await;
+                // The endpoint's slot first, so a slow endpoint's backlog
+                // waits on its own slots and never takes the shared ones.
+                let outcome = match endpoint_slots.acquire().await {
+                    Ok(_mine) => match slots.sending.acquire().await {
+                        Ok(_shared) => Some(attempt.send(due).await),
+                        Err(_) => None,
+                    },
+                    Err(_) => None,
+                };
+                // Queued (a full queue waits for the recorder), the lease
+                // is given up here at once: the database's lease keeps the
+                // delivery from being taken again until its outcome is
+                // written. A gone recorder means a gone registry.
+                if let Some(outcome) = outcome {
+                    let _ = outcomes.send(outcome).await;
+                }
+                if slots.release(&endpoint, total_bound) {
+                    freed.notify_one();
+                }
             });
         }
         Ok(())
@@ -290,27 +351,20 @@ fn describe(error: &reqwest::Error) -> String {
     text.chars().take(500).collect()
 }
 
-/// Writes outcomes in batches, then gives their slots back and wakes the
-/// worker. A batch the database refuses is tried again; the leases stand
-/// meanwhile, so nothing is sent twice by this process.
-async fn record(
-    store: Store,
-    mut receiver: mpsc::Receiver<(Outcome, String)>,
-    hooks: Weak<Webhooks>,
-    slots: Arc<Slots>,
-    recorded: Arc<Notify>,
-) {
+/// Writes outcomes in batches. A batch the database refuses is tried
+/// again; the leases stand meanwhile, so nothing is sent twice by this
+/// process.
+async fn record(store: Store, mut receiver: mpsc::Receiver<Outcome>, hooks: Weak<Webhooks>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while receiver.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let Some(disable_after) = hooks.upgrade().map(|h| h.config.disable_after_ms) else {
             return;
         };
         let disable_us = i64::try_from(disable_after.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let outcomes: Vec<Outcome> = batch.iter().map(|(o, _)| o.clone()).collect();
         for tries in 1.. {
             let now = now_us();
             match store
-                .record_outcomes(&outcomes, now, now.saturating_sub(disable_us))
+                .record_outcomes(&batch, now, now.saturating_sub(disable_us))
                 .await
             {
                 Ok(disabled) => {
@@ -330,9 +384,6 @@ async fn record(
                 }
             }
         }
-        for (_, endpoint) in batch.drain(..) {
-            slots.give(&endpoint);
-        }
-        recorded.notify_one();
+        batch.clear();
     }
 }
