@@ -43,7 +43,30 @@ async fn an_endpoint_is_made_shown_once_listed_changed_deleted_and_audited(db: D
         .unwrap();
     assert!((24..=64).contains(&key_bytes.len()), "{secret}");
 
-    // Never shown again: not in the object, not in the list.
+    // Never shown again: not in the object, not in the list, not in the
+    // replay of the creation for its Idempotency-Key.
+    let keyed = |body: &Value| {
+        app.client
+            .post(app.url("/webhook_endpoints"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "endpoint-1")
+            .body(body.to_string())
+            .send()
+    };
+    let (status, first) = json_of(keyed(&body).await.unwrap()).await;
+    assert_eq!(status, 201);
+    assert!(first["secret"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("whsec_")));
+    let replay = keyed(&body).await.unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let (status, replayed) = json_of(replay).await;
+    assert_eq!((status, &replayed["id"]), (201, &first["id"]));
+    assert!(replayed.get("secret").is_none(), "{replayed}");
+    let made_twice = first["id"].as_str().unwrap().to_owned();
+    app.delete(&format!("/webhook_endpoints/{made_twice}"), &key)
+        .await;
     let (status, read) = json_of(app.get(&format!("/webhook_endpoints/{id}"), &key).await).await;
     assert_eq!(status, 200);
     assert!(read.get("secret").is_none(), "{read}");
