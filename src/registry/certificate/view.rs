@@ -36,9 +36,12 @@ pub fn views() -> Views {
 }
 
 impl Registry {
-    /// Drops what is kept of certificate `id`'s view, after a change.
+    /// Drops what is kept of certificate `id`'s view, after a change
+    /// (committed, with its outbox event: the webhook worker is woken
+    /// for it rather than left to its next poll).
     pub(super) async fn forget_view(&self, id: &str) {
         self.views.invalidate(id).await;
+        self.events_appended();
     }
 
     /// The view of certificate `id`, read now.

@@ -186,34 +186,48 @@ impl Store {
     }
 
     /// Leases to this process, until `lease_until`, up to `limit` due
-    /// deliveries of enabled endpoints, at most `room(endpoint)` of each.
+    /// deliveries of enabled endpoints, at most `room(endpoint)` of each;
+    /// none of the endpoints in `full`, which have no room.
     pub async fn claim_due(
         &self,
         now: i64,
         limit: usize,
         lease_until: i64,
         room: &(dyn Fn(&str) -> usize + Send + Sync),
+        full: &[String],
     ) -> Result<Vec<Due>, RegistryError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        // More candidates than the limit, so a busy endpoint's backlog
-        // does not hide the others' due deliveries.
-        let rows = sqlx::query(&format!(
+        // Endpoints without room are left out, and twice the limit is
+        // read, so one endpoint's backlog hides the others' due
+        // deliveries for a round at most.
+        let skip = if full.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND d.endpoint_id NOT IN ({})",
+                placeholders(4, full.len())
+            )
+        };
+        let sql = format!(
             "SELECT d.id, d.endpoint_id FROM webhook_deliveries d \
              JOIN webhook_endpoints w ON w.id = d.endpoint_id \
              WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND w.disabled = 0 \
              AND (d.claimed_until IS NULL OR d.claimed_until < $1 \
-                  OR d.claimed_by IN (SELECT id FROM instances WHERE seen_at < $2)) \
+                  OR d.claimed_by IN (SELECT id FROM instances WHERE seen_at < $2)){skip} \
              ORDER BY d.next_attempt_at LIMIT $3{}",
             self.skip_locked("d")
-        ))
-        .bind(now)
-        .bind(now - GONE_AFTER_US)
-        .bind(i64::try_from(limit * 4).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
-        .await?;
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(now)
+            .bind(now - GONE_AFTER_US)
+            .bind(i64::try_from(limit.saturating_mul(2)).unwrap_or(i64::MAX));
+        for endpoint in full {
+            query = query.bind(endpoint.clone());
+        }
+        let rows = query.fetch_all(&mut *tx).await?;
         let mut taken: HashMap<String, usize> = HashMap::new();
         let mut chosen = Vec::new();
         for row in &rows {

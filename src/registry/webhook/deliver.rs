@@ -35,6 +35,8 @@ const RECORD_BATCH: usize = 1000;
 const LEASE_MARGIN_US: i64 = 60_000_000;
 /// Most bytes of a receiver's answer kept in the log.
 const MAX_EXCERPT: usize = 1024;
+/// The shortest time between two of the worker's rounds.
+const MIN_ROUND_GAP: Duration = Duration::from_millis(5);
 /// How long the worker waits after the database failed it.
 const BACKOFF_ON_ERROR: Duration = Duration::from_millis(500);
 
@@ -117,6 +119,18 @@ impl Slots {
         }
     }
 
+    /// The endpoints with no room now.
+    fn full(&self) -> Vec<String> {
+        let leased = self.leased.lock().unwrap_or_else(|e| e.into_inner());
+        let half = self.most_leased() / 2;
+        leased
+            .by_endpoint
+            .iter()
+            .filter(|(_, (held, _))| *held > half)
+            .map(|(endpoint, _)| endpoint.clone())
+            .collect()
+    }
+
     fn total(&self) -> usize {
         self.leased.lock().unwrap_or_else(|e| e.into_inner()).total
     }
@@ -176,7 +190,13 @@ struct Worker {
 
 impl Worker {
     async fn run(self) {
+        let mut last = Instant::now();
         loop {
+            // Pokes come as often as changes commit: rounds are spaced so
+            // a flood of changes makes fewer, larger fan-outs rather than
+            // a transaction per change beside the writers'.
+            tokio::time::sleep(MIN_ROUND_GAP.saturating_sub(last.elapsed())).await;
+            last = Instant::now();
             let Some(hooks) = self.hooks.upgrade() else {
                 return;
             };
@@ -214,7 +234,11 @@ impl Worker {
         let lease_until = now + timeout_us.saturating_mul(waits) + LEASE_MARGIN_US;
         let slots = Arc::clone(&self.slots);
         let room = move |endpoint: &str| slots.room(endpoint);
-        let due = self.store.claim_due(now, free, lease_until, &room).await?;
+        let full = self.slots.full();
+        let due = self
+            .store
+            .claim_due(now, free, lease_until, &room, &full)
+            .await?;
         for due in due {
             let endpoint_slots = self.slots.lease(&due.endpoint_id);
             let attempt = Attempt {
