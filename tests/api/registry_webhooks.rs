@@ -235,6 +235,30 @@ async fn unknown_events_and_bad_urls_are_refused_with_the_field_named(db: Db) {
     )
     .await;
 
+    // At most 16 endpoints per account and environment.
+    let (_, many) = app.key(USER, Environment::Test, &["*"]).await;
+    for n in 0..16 {
+        endpoint(
+            &app,
+            &many,
+            &format!("https://hooks.example.org/{n}"),
+            &["*"],
+        )
+        .await;
+    }
+    let answer = app
+        .post_json(
+            "/webhook_endpoints",
+            &many,
+            &json!({"url": url, "events": ["*"]}),
+        )
+        .await;
+    let error = expect_error(answer, 400, "invalid_request").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("at most 16"),
+        "{error}"
+    );
+
     // Without the allowance: the cloud metadata address and loopback.
     let strict = spawn_registry_with_templates_and(db, |_| {}).await;
     let (_, key) = strict.key(USER, Environment::Live, &["*"]).await;

@@ -178,6 +178,25 @@ impl Store {
         Ok(())
     }
 
+    /// How many endpoints one account has in one environment.
+    pub async fn count_endpoints<'c, E>(
+        &self,
+        executor: E,
+        account_id: &str,
+        live: bool,
+    ) -> Result<i64, RegistryError>
+    where
+        E: Executor<'c, Database = Any>,
+    {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1 AND livemode = $2",
+        )
+        .bind(account_id.to_owned())
+        .bind(flag(live))
+        .fetch_one(executor)
+        .await?)
+    }
+
     /// The enabled endpoints of one account and environment.
     pub async fn enabled_endpoints<'c, E>(
         &self,

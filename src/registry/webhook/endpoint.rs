@@ -15,6 +15,9 @@ use crate::registry::Registry;
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 /// Most event names one endpoint may list.
 pub const MAX_EVENTS: usize = 32;
+/// Most endpoints of one account in one environment: each event is sent
+/// to each of them, so their number bounds the work one change makes.
+pub const MAX_ENDPOINTS: i64 = 16;
 
 /// Whose endpoints: a key's account and environment.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +129,19 @@ impl Registry {
             updated_at: now,
         };
         let mut tx = self.store.begin().await?;
+        let count = self
+            .store
+            .count_endpoints(&mut *tx, owner.account_id, live)
+            .await?;
+        if count >= MAX_ENDPOINTS {
+            return Err(RegistryError::Invalid {
+                param: None,
+                message: format!(
+                    "An account has at most {MAX_ENDPOINTS} webhook endpoints in each \
+                     environment; delete one first"
+                ),
+            });
+        }
         self.store.insert_endpoint(&mut *tx, &endpoint).await?;
         let audit = NewAuditEvent {
             account_id: Some(endpoint.account_id.clone()),
