@@ -35,7 +35,7 @@ pub fn views() -> Views {
 
 impl Registry {
     /// Drops what is kept of certificate `id`'s view, after a change.
-    pub(super) async fn forget_view(&self, id: &str) {
+    pub(crate) async fn forget_view(&self, id: &str) {
         self.views.invalidate(id).await;
     }
 

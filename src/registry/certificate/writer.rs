@@ -114,13 +114,12 @@ async fn write_all(store: &Store, rows: &[&NewRow]) -> Result<(), RegistryError>
     for row in rows {
         let record = &row.record;
         store.insert_certificate(&mut *tx, record).await?;
-        let changes = serde_json::json!({"status": [null, "issued"]});
         record_change(
             store,
             &mut tx,
             record,
             &row.actor,
-            Change::issued(changes),
+            Change::issued(201),
             record.created_at,
         )
         .await?;

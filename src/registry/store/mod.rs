@@ -10,11 +10,13 @@
 //! change, its audit row and (for certificates) its outbox event are
 //! written together: a crash keeps all or none.
 //!
-//! Layout: `accounts`, `keys`, `audit`, `limits`, `certificates` and
-//! `events` hold the queries of one table each.
+//! Layout: `accounts`, `keys`, `audit`, `limits`, `certificates`,
+//! `events`, `idempotency` and `instances` hold the queries of one table
+//! each; `batches` those of a batch and its rows.
 
 mod accounts;
 mod audit;
+mod batches;
 mod certificates;
 mod events;
 mod idempotency;
@@ -32,6 +34,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use audit::{AuditEvent, NewAuditEvent};
+pub use batches::{BatchItem, BatchRecord, Counts, ItemInput, RowOutcome};
 pub use certificates::{CertificateFilter, CertificateRecord};
 pub use events::{NewEvent, StoredEvent};
 pub use idempotency::{
@@ -271,6 +274,11 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         Ok(version.unwrap_or(0))
+    }
+
+    /// Whether [`Store::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
     }
 
     /// Closes the pool, waiting for connections to be given back.
