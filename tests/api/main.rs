@@ -22,6 +22,7 @@ mod payload;
 mod reference;
 mod reference_client;
 mod registry_audit_cli;
+mod registry_batch_csv;
 mod registry_batches;
 mod registry_certificate_changes;
 mod registry_certificate_lists;
