@@ -23,6 +23,7 @@ mod reference;
 mod reference_client;
 mod registry_audit_cli;
 mod registry_batch_csv;
+mod registry_batch_faults;
 mod registry_batches;
 mod registry_certificate_changes;
 mod registry_certificate_lists;
