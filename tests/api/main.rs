@@ -22,6 +22,7 @@ mod payload;
 mod reference;
 mod reference_client;
 mod registry_audit_cli;
+mod registry_batch_cli;
 mod registry_batch_csv;
 mod registry_batch_faults;
 mod registry_batches;
