@@ -13,10 +13,9 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::{actor_of, Kind, Recipient, RowError};
-use crate::registry::certificate::{
-    record_change, revoke_in, Change, NewCertificate, Owner, Status,
-};
+use crate::registry::certificate::{insert_issued, revoke_in, NewCertificate, Owner, Status};
 use crate::registry::error::RegistryError;
+use crate::registry::keys::Actor;
 use crate::registry::store::{now_us, BatchRecord, CertificateRecord, NewEvent, RowOutcome, Store};
 use crate::registry::Registry;
 
@@ -135,26 +134,30 @@ async fn write_issued(
     let actor = actor_of(batch);
     let now = now_us();
     let mut tx = store.begin().await?;
-    let (mut completed, mut failed) = (0, 0);
-    for (row, checked) in rows {
-        let outcome = RowOutcome {
-            row,
+    let numbers: Vec<i64> = rows.iter().map(|(row, _)| *row).collect();
+    let pending = store.pending_rows(&mut tx, &batch.id, &numbers).await?;
+    let rows: Vec<(i64, Checked)> = rows
+        .into_iter()
+        .filter(|(row, _)| pending.contains(row))
+        .collect();
+    let outcomes: Vec<RowOutcome> = rows
+        .iter()
+        .map(|(row, checked)| RowOutcome {
+            row: *row,
             certificate_id: checked.as_ref().ok().map(|r| r.id.clone()),
             error: checked.as_ref().err().map(RowError::to_json),
-        };
-        if !store.finish_row(&mut *tx, &batch.id, &outcome, now).await? {
-            continue;
-        }
-        match checked {
-            Ok(record) => {
-                store.insert_certificate(&mut *tx, &record).await?;
-                let change = Change::issued(ANSWERED);
-                record_change(store, &mut tx, &record, &actor, change, record.created_at).await?;
-                completed += 1;
-            }
-            Err(_) => failed += 1,
-        }
-    }
+        })
+        .collect();
+    store
+        .finish_rows(&mut tx, &batch.id, &outcomes, now)
+        .await?;
+    let issued: Vec<(&CertificateRecord, &Actor)> = rows
+        .iter()
+        .filter_map(|(_, checked)| checked.as_ref().ok().map(|record| (record, &actor)))
+        .collect();
+    insert_issued(store, &mut tx, &issued, ANSWERED).await?;
+    let completed = i64::try_from(issued.len()).unwrap_or(i64::MAX);
+    let failed = i64::try_from(rows.len() - issued.len()).unwrap_or(i64::MAX);
     finish_chunk(store, &mut tx, batch, completed, failed, now).await?;
     tx.commit().await?;
     Ok(())
@@ -169,28 +172,25 @@ async fn revoke_rows(
     let actor = actor_of(batch);
     let now = now_us();
     let mut tx = store.begin().await?;
+    let numbers: Vec<i64> = rows.iter().map(|(row, _)| *row).collect();
+    let pending = store.pending_rows(&mut tx, &batch.id, &numbers).await?;
     let (mut completed, mut failed) = (0, 0);
+    let mut outcomes = Vec::with_capacity(rows.len());
     let mut revoked = Vec::new();
-    for (row, input) in rows {
+    for (row, input) in rows.into_iter().filter(|(row, _)| pending.contains(row)) {
         let id: String = serde_json::from_str(&input).unwrap_or_default();
         let found = store
             .certificate_for_update(&mut *tx, &id, &batch.account_id, batch.environment)
             .await?;
-        let outcome = RowOutcome {
+        let error = found.is_none().then(|| {
+            let message = format!("No certificate with id {}", crate::http::escape(&id));
+            RowError::new("not_found", None, message).to_json()
+        });
+        outcomes.push(RowOutcome {
             row,
-            certificate_id: Some(id.clone()),
-            error: found.is_none().then(|| {
-                RowError::new(
-                    "not_found",
-                    None,
-                    format!("No certificate with id {}", crate::http::escape(&id)),
-                )
-                .to_json()
-            }),
-        };
-        if !store.finish_row(&mut *tx, &batch.id, &outcome, now).await? {
-            continue;
-        }
+            certificate_id: Some(id),
+            error,
+        });
         let Some(mut record) = found else {
             failed += 1;
             continue;
@@ -203,6 +203,9 @@ async fn revoke_rows(
             revoked.push(record.id);
         }
     }
+    store
+        .finish_rows(&mut tx, &batch.id, &outcomes, now)
+        .await?;
     finish_chunk(store, &mut tx, batch, completed, failed, now).await?;
     tx.commit().await?;
     for id in revoked {

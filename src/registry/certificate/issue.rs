@@ -303,6 +303,44 @@ pub(crate) async fn record_change(
     change: Change,
     now: i64,
 ) -> Result<(), RegistryError> {
+    let (audit, event) = change_rows(record, actor, change, now);
+    store.append_audit(&mut **tx, &audit, now).await?;
+    store.append_event(&mut **tx, &event, now).await?;
+    Ok(())
+}
+
+/// New certificates, each with the audit row and `certificate.issued`
+/// event of its actor, in `tx`, in a few statements for all: a group
+/// commit's or a batch chunk's. `answered` is the status the requests are
+/// answered with.
+pub(crate) async fn insert_issued(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rows: &[(&CertificateRecord, &Actor)],
+    answered: u16,
+) -> Result<(), RegistryError> {
+    let records: Vec<&CertificateRecord> = rows.iter().map(|(record, _)| *record).collect();
+    store.insert_certificates(tx, &records).await?;
+    let mut audits = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    for (record, actor) in rows {
+        let at = record.created_at;
+        let (audit, event) = change_rows(record, actor, Change::issued(answered), at);
+        audits.push((audit, at));
+        events.push((event, at));
+    }
+    store.append_audits(tx, &audits).await?;
+    store.append_events(tx, &events).await?;
+    Ok(())
+}
+
+/// What a change of `record` appends: its audit row and outbox event.
+fn change_rows<'r>(
+    record: &'r CertificateRecord,
+    actor: &Actor,
+    change: Change,
+    now: i64,
+) -> (NewAuditEvent, NewEvent<'r>) {
     let audit = NewAuditEvent {
         account_id: Some(record.account_id.clone()),
         livemode: record.environment.is_live(),
@@ -312,7 +350,6 @@ pub(crate) async fn record_change(
         changes: Some(change.changes.clone()),
         ..audit_by(actor)
     };
-    store.append_audit(&mut **tx, &audit, now).await?;
     let event = NewEvent {
         account_id: &record.account_id,
         livemode: record.environment.is_live(),
@@ -323,8 +360,7 @@ pub(crate) async fn record_change(
             "changes": change.changes,
         }),
     };
-    store.append_event(&mut **tx, &event, now).await?;
-    Ok(())
+    (audit, event)
 }
 
 /// What one change writes besides the row.

@@ -21,7 +21,7 @@ mod writer;
 use std::collections::BTreeMap;
 
 pub use issue::Owner;
-pub(crate) use issue::{record_change, revoke_in, Change};
+pub(crate) use issue::{insert_issued, revoke_in};
 pub use template::{Declaration, FieldDeclaration};
 pub use view::{views, Views};
 pub use writer::Writer;

@@ -4,16 +4,14 @@
 //! time, and mark each done in the transaction that writes what the row
 //! made (`registry::batch`).
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row, Transaction};
+use std::collections::HashSet;
 
-use super::{flag, Backend, Store, GONE_AFTER_US};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{flag, placeholders, Backend, Store, GONE_AFTER_US, ROWS_PER_STATEMENT};
 use crate::registry::error::RegistryError;
 use crate::registry::ids::Environment;
-
-/// Rows written by one `INSERT`: six values each, well within both
-/// databases' bound on a statement's parameters.
-const ROWS_PER_INSERT: usize = 500;
 
 /// A row to write with its batch.
 #[derive(Debug, Clone)]
@@ -128,26 +126,12 @@ impl Store {
         .bind(record.completed_at)
         .execute(&mut **tx)
         .await?;
-        for chunk in inputs.chunks(ROWS_PER_INSERT) {
-            let mut sql = String::from(
+        for chunk in inputs.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO batch_items (batch_id, row_number, input, status, error, done_at) \
-                 VALUES ",
+                 VALUES {}",
+                placeholders(chunk.len(), 6)
             );
-            for i in 0..chunk.len() {
-                let n = i * 6;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6
-                ));
-            }
             let mut query = sqlx::query(&sql);
             for item in chunk {
                 let failed = item.error.is_some();
@@ -273,37 +257,76 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Marks row `outcome.row` of `batch_id` done, in `tx`, if it is
-    /// still pending; `false` when another worker finished it first, and
-    /// then what this one made must not be written.
-    pub async fn finish_row<'c, E>(
+    /// Which of `rows` of `batch_id` are still pending, read in `tx` and
+    /// held until it ends: on PostgreSQL locked (`FOR UPDATE`), so a
+    /// second worker's chunk waits and then finds them done; SQLite's
+    /// `BEGIN IMMEDIATE` already holds the one write lock. Only those may
+    /// be written: the others were finished by another worker first.
+    pub async fn pending_rows(
         &self,
-        executor: E,
+        tx: &mut Transaction<'static, Any>,
         batch_id: &str,
-        outcome: &RowOutcome,
-        now: i64,
-    ) -> Result<bool, RegistryError>
-    where
-        E: Executor<'c, Database = Any>,
-    {
-        let status = if outcome.error.is_some() {
-            "failed"
-        } else {
-            "completed"
+        rows: &[i64],
+    ) -> Result<HashSet<i64>, RegistryError> {
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
         };
-        let done = sqlx::query(
-            "UPDATE batch_items SET status = $1, certificate_id = $2, error = $3, done_at = $4 \
-             WHERE batch_id = $5 AND row_number = $6 AND status = 'pending'",
-        )
-        .bind(status)
-        .bind(outcome.certificate_id.clone())
-        .bind(outcome.error.clone())
-        .bind(now)
-        .bind(batch_id)
-        .bind(outcome.row)
-        .execute(executor)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut pending = HashSet::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT row_number FROM batch_items WHERE batch_id = $1 AND status = 'pending' \
+                 AND row_number IN ({}){lock}",
+                list.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(batch_id);
+            for row in chunk {
+                query = query.bind(*row);
+            }
+            pending.extend(query.fetch_all(&mut **tx).await?);
+        }
+        Ok(pending)
+    }
+
+    /// Marks `outcomes`' rows of `batch_id` done at `now`, in `tx`, in a
+    /// few statements for all: rows [`Store::pending_rows`] found pending.
+    pub async fn finish_rows(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        batch_id: &str,
+        outcomes: &[RowOutcome],
+        now: i64,
+    ) -> Result<(), RegistryError> {
+        for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+            // Every row exists: the upsert only ever updates, and is one
+            // statement where an `UPDATE` would be one per row.
+            let sql = format!(
+                "INSERT INTO batch_items (batch_id, row_number, input, status, certificate_id, \
+                 error, done_at) VALUES {} ON CONFLICT (batch_id, row_number) DO UPDATE SET \
+                 status = excluded.status, certificate_id = excluded.certificate_id, \
+                 error = excluded.error, done_at = excluded.done_at",
+                placeholders(chunk.len(), 7)
+            );
+            let mut query = sqlx::query(&sql);
+            for outcome in chunk {
+                let status = if outcome.error.is_some() {
+                    "failed"
+                } else {
+                    "completed"
+                };
+                query = query
+                    .bind(batch_id.to_owned())
+                    .bind(outcome.row)
+                    .bind("")
+                    .bind(status)
+                    .bind(outcome.certificate_id.clone())
+                    .bind(outcome.error.clone())
+                    .bind(now);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     /// Adds a chunk's rows to the batch's counts, in `tx`, and answers

@@ -295,6 +295,31 @@ pub fn now_us() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
+/// Rows one multi-row `INSERT` writes at most: within both databases'
+/// bound on a statement's parameters (SQLite's 32,766, PostgreSQL's
+/// 65,535) for tables of up to 64 columns.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// `($1, …, $k), ($k+1, …), …`: the placeholders of `rows` rows of
+/// `columns` values each.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * columns + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// A query being bound.
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
 /// 0/1 for a flag: both databases store it as BIGINT alike.
 fn flag(value: bool) -> i64 {
     i64::from(value)
