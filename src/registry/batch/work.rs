@@ -9,6 +9,8 @@
 //! row is ever issued twice; a crash before the commit leaves the rows
 //! pending for the next worker.
 
+use std::collections::HashSet;
+
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -133,9 +135,7 @@ async fn write_issued(
     let store = &registry.store;
     let actor = actor_of(batch);
     let now = now_us();
-    let mut tx = store.begin().await?;
-    let numbers: Vec<i64> = rows.iter().map(|(row, _)| *row).collect();
-    let pending = store.pending_rows(&mut tx, &batch.id, &numbers).await?;
+    let (mut tx, pending) = begin_chunk(store, batch, rows.iter().map(|(row, _)| *row)).await?;
     let rows: Vec<(i64, Checked)> = rows
         .into_iter()
         .filter(|(row, _)| pending.contains(row))
@@ -171,9 +171,7 @@ async fn revoke_rows(
     let store = &registry.store;
     let actor = actor_of(batch);
     let now = now_us();
-    let mut tx = store.begin().await?;
-    let numbers: Vec<i64> = rows.iter().map(|(row, _)| *row).collect();
-    let pending = store.pending_rows(&mut tx, &batch.id, &numbers).await?;
+    let (mut tx, pending) = begin_chunk(store, batch, rows.iter().map(|(row, _)| *row)).await?;
     let (mut completed, mut failed) = (0, 0);
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut revoked = Vec::new();
@@ -212,6 +210,19 @@ async fn revoke_rows(
         registry.forget_view(&id).await;
     }
     Ok(())
+}
+
+/// A chunk's transaction, and which of its `rows` are still pending in
+/// it (only those may be written).
+async fn begin_chunk(
+    store: &Store,
+    batch: &BatchRecord,
+    rows: impl Iterator<Item = i64>,
+) -> Result<(sqlx::Transaction<'static, sqlx::Any>, HashSet<i64>), RegistryError> {
+    let mut tx = store.begin().await?;
+    let numbers: Vec<i64> = rows.collect();
+    let pending = store.pending_rows(&mut tx, &batch.id, &numbers).await?;
+    Ok((tx, pending))
 }
 
 /// Counts the chunk's rows into its batch and, when they were the last,

@@ -58,6 +58,21 @@ fn upload<T: DeserializeOwned>(raw: &RawBody) -> Result<Upload<T>, ApiError> {
     raw.json().map(Upload::Json)
 }
 
+/// A batch `POST` begun: the scope checked, the body read within its
+/// bound through the idempotency claim; answers the query string too.
+async fn begin<'a, T: DeserializeOwned>(
+    registry: &'a Registry,
+    caller: &'a Caller,
+    scope: &str,
+    request: Request,
+) -> Result<(Post<'a>, Upload<T>, Option<String>), Response> {
+    caller.require(scope).map_err(IntoResponse::into_response)?;
+    let query = request.uri().query().map(str::to_owned);
+    let limit = body_limit(request.headers());
+    let (post, upload) = Post::begin_with(registry, caller, request, limit, upload::<T>).await?;
+    Ok((post, upload, query))
+}
+
 /// The answer to a batch accepted: `202` and the batch, with its first
 /// rows as accepted.
 fn accepted_answer<T>(
@@ -114,16 +129,11 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     request: Request,
 ) -> Response {
-    if let Err(refused) = caller.require(BATCHES) {
-        return refused.into_response();
-    }
-    let query = request.uri().query().map(str::to_owned);
-    let limit = body_limit(request.headers());
-    let begun = Post::begin_with(&registry, &caller, request, limit, upload::<CreateBatch>).await;
-    let (post, upload) = match begun {
-        Ok(begun) => begun,
-        Err(answer) => return answer,
-    };
+    let (post, upload, query) =
+        match begin::<CreateBatch>(&registry, &caller, BATCHES, request).await {
+            Ok(begun) => begun,
+            Err(answer) => return answer,
+        };
     let outcome = async {
         let account = &caller.key.account_id;
         let max = registry.batch_limit(account);
@@ -210,13 +220,8 @@ pub async fn revoke(
     Extension(caller): Extension<Caller>,
     request: Request,
 ) -> Response {
-    if let Err(refused) = caller.require(WRITE) {
-        return refused.into_response();
-    }
-    let query = request.uri().query().map(str::to_owned);
-    let limit = body_limit(request.headers());
-    let begun = Post::begin_with(&registry, &caller, request, limit, upload::<RevokeBatch>).await;
-    let (post, upload) = match begun {
+    let (post, upload, query) = match begin::<RevokeBatch>(&registry, &caller, WRITE, request).await
+    {
         Ok(begun) => begun,
         Err(answer) => return answer,
     };

@@ -106,23 +106,6 @@ fn bind<'q>(query: Query<'q>, c: &CertificateRecord) -> Query<'q> {
 }
 
 impl Store {
-    /// Inserts a certificate inside the caller's transaction.
-    pub async fn insert_certificate<'c, E>(
-        &self,
-        executor: E,
-        c: &CertificateRecord,
-    ) -> Result<(), RegistryError>
-    where
-        E: Executor<'c, Database = Any>,
-    {
-        let sql = format!(
-            "INSERT INTO certificates ({COLUMNS}) VALUES {}",
-            placeholders(1, 16)
-        );
-        bind(sqlx::query(&sql), c).execute(executor).await?;
-        Ok(())
-    }
-
     /// Inserts `certificates` in `tx`, a few statements for all: a group
     /// of new certificates.
     pub async fn insert_certificates(
