@@ -67,12 +67,12 @@ fn main() {
         let started = Instant::now();
         for chunk in (0..total).collect::<Vec<_>>().chunks(ROWS_PER_TRANSACTION) {
             let mut tx = store.begin().await.expect("a transaction");
-            for &i in chunk {
-                store
-                    .insert_certificate(&mut *tx, &record(i, now))
-                    .await
-                    .expect("inserted");
-            }
+            let records: Vec<_> = chunk.iter().map(|&i| record(i, now)).collect();
+            let refs: Vec<_> = records.iter().collect();
+            store
+                .insert_certificates(&mut tx, &refs)
+                .await
+                .expect("inserted");
             tx.commit().await.expect("committed");
         }
         println!("{total} certificates written in {:.1?}", started.elapsed());

@@ -40,6 +40,9 @@ enum Command {
     Keys(crate::registry::cli::KeysArgs),
     /// Print or export (JSON lines) the registry's audit log, newest first.
     Audit(crate::registry::cli::audit::AuditArgs),
+    /// Issue a certificate per row of a CSV file, as a batch; prints each
+    /// row's certificate id or error as CSV, exits 1 if any row failed.
+    Issue(Box<crate::registry::cli::issue::IssueArgs>),
 }
 
 /// Runs the command line; errors print as one message.
@@ -50,6 +53,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Sign(args) => sign::run(*args),
         Command::Keys(args) => crate::registry::cli::run(args),
         Command::Audit(args) => crate::registry::cli::audit::run(args),
+        Command::Issue(args) => crate::registry::cli::issue::run(*args),
     }
 }
 

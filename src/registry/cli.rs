@@ -1,8 +1,9 @@
 //! `signet keys create|list|revoke`: the operator's hand on API keys,
 //! straight on the database the configuration names; `audit` holds
-//! `signet audit`.
+//! `signet audit`, `issue` `signet issue --csv`.
 
 pub mod audit;
+pub mod issue;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

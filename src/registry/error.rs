@@ -34,6 +34,10 @@ pub enum RegistryError {
     /// A status change the rules forbid (a revoked certificate is final).
     #[error("{0}")]
     InvalidTransition(String),
+    /// A batch of more rows than the account's plan (or any batch) may
+    /// hold.
+    #[error("a batch holds at most {limit} rows")]
+    BatchTooLarge { limit: usize },
     /// The database could not be reached or did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -16,6 +16,8 @@
 //! - [`scope`]: what a key may do.
 //! - [`certificate`]: certificates, their status rules and template
 //!   checks, issued and changed with audit rows and outbox events.
+//! - [`batch`]: batches of issues or revocations, accepted whole and
+//!   worked row by row in the background, from JSON or CSV.
 //! - [`keys`]: creating, listing, revoking and checking keys, audited.
 //! - [`limiter`]: rate limits counted in memory, shared through the
 //!   database.
@@ -29,6 +31,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod batch;
 pub mod certificate;
 pub mod cli;
 pub mod error;
@@ -72,6 +75,8 @@ pub struct Registry {
     views: certificate::Views,
     /// Writes new certificates in group commits.
     writer: certificate::Writer,
+    /// Wakes the batch worker.
+    batches: batch::Worker,
     /// Requests counted against their keys' limits.
     limiter: Arc<limiter::Limiter>,
     /// Keys checked lately (`keys`).
@@ -133,6 +138,7 @@ impl Registry {
             templates: Arc::default(),
             views: certificate::views(),
             writer: certificate::Writer::start(store.clone()),
+            batches: batch::Worker::default(),
             limiter: limiter::Limiter::start(store.clone()),
             recent_keys: keys::recent_keys(),
             strangers: Arc::default(),
@@ -147,10 +153,19 @@ impl Registry {
         self.accounts.get(id)
     }
 
-    /// Gives the registry the server's templates; a second call keeps
-    /// the first (one server, one template store).
+    /// Gives the registry the server's templates, and starts the batch
+    /// worker, which checks rows against them; a second call keeps the
+    /// first (one server, one template store).
     pub fn use_templates(&self, access: TemplateAccess) {
-        let _ = self.templates.set(access);
+        if self.templates.set(access).is_ok() {
+            // The worker's handle must not keep the registry alive: it
+            // stops once every other handle is dropped.
+            let worker = Registry {
+                _alive: Arc::new(()),
+                ..self.clone()
+            };
+            self.batches.start(worker, Arc::downgrade(&self._alive));
+        }
     }
 
     /// The server's templates, once given.

@@ -128,6 +128,15 @@ impl TemplateStore {
         user: &UserId,
         base: &BaseId,
     ) -> Result<Arc<Template>, TemplateError> {
+        // The common case, a template prepared already and unchanged, is
+        // answered here: a `stat` of a file the kernel has cached takes a
+        // microsecond or two, far less than a hand-off to the blocking
+        // pool and back (two thread wake-ups, the largest cost of a cache
+        // hit). Reading and preparing a file, which can take long, still
+        // go to the pool.
+        if let Some(template) = self.unchanged(user, base) {
+            return template;
+        }
         let store = Arc::clone(self);
         let (user, base) = (user.clone(), base.clone());
         tokio::task::spawn_blocking(move || store.get_blocking(user, base))
@@ -135,11 +144,28 @@ impl TemplateStore {
             .map_err(|_| TemplateError::Rejected("the template could not be prepared".into()))?
     }
 
-    fn get_blocking(&self, user: UserId, base: BaseId) -> Result<Arc<Template>, TemplateError> {
-        let path = self
-            .dir
+    /// The prepared template of `user`/`base` when its file and every
+    /// image it draws are as they were when it was read; `None` when it
+    /// must be read (again), or is gone.
+    fn unchanged(
+        &self,
+        user: &UserId,
+        base: &BaseId,
+    ) -> Option<Result<Arc<Template>, TemplateError>> {
+        let key = (user.clone(), base.clone());
+        let entry = read(&self.entries).get(&key).cloned()?;
+        let meta = std::fs::metadata(self.path_of(user, base)).ok()?;
+        entry.holds(Stamp::of(&meta)).then(|| entry.result.clone())
+    }
+
+    fn path_of(&self, user: &UserId, base: &BaseId) -> PathBuf {
+        self.dir
             .join(user.as_str())
-            .join(format!("{}.svg", base.as_str()));
+            .join(format!("{}.svg", base.as_str()))
+    }
+
+    fn get_blocking(&self, user: UserId, base: BaseId) -> Result<Arc<Template>, TemplateError> {
+        let path = self.path_of(&user, &base);
         let meta = std::fs::metadata(&path).map_err(|_| TemplateError::NotFound)?;
         let stamp = Stamp::of(&meta);
         let key = (user, base);

@@ -128,6 +128,7 @@ async fn an_abandoned_claim_is_taken_over_and_its_holder_can_no_longer_commit(db
         .into(),
         metadata: Default::default(),
         expires_at: None,
+        send_email: false,
     };
     let owner = Owner {
         account_id: USER,

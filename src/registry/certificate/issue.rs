@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 
 use super::writer::NewRow;
 use super::{
-    check_email, check_future, check_metadata, status_of, CertificateChange, NewCertificate,
-    Status, MAX_REASON_CHARS,
+    check_email, check_future, check_metadata, check_reason, status_of, CertificateChange,
+    NewCertificate, Status,
 };
 use crate::registry::error::RegistryError;
 use crate::registry::ids::{self, Environment};
@@ -38,11 +38,47 @@ impl Registry {
         actor: &Actor,
         reply: Option<&Reply<'_, CertificateRecord>>,
     ) -> Result<CertificateRecord, RegistryError> {
+        let record = self.prepare_certificate(owner, new).await?;
+        // The answer kept for the key is made now, from the record as it
+        // will be stored, and written in the same transaction.
+        let kept = reply.map(|r| (r.claim.clone(), (r.answer)(&record)));
+        self.writer
+            .write(NewRow {
+                record: record.clone(),
+                actor: actor.clone(),
+                reply: kept,
+            })
+            .await?;
+        if let Some(reply) = reply {
+            reply.kept.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(record)
+    }
+
+    /// The record `new` makes, checked as an issue checks it (times,
+    /// metadata, e-mail, the template's rules), not yet stored: a batch
+    /// row is checked the same way.
+    pub(crate) async fn prepare_certificate(
+        &self,
+        owner: Owner<'_>,
+        new: NewCertificate,
+    ) -> Result<CertificateRecord, RegistryError> {
         let now = now_us();
         check_future(new.expires_at, now)?;
         check_metadata(&new.metadata)?;
-        if let Some(email) = &new.recipient_email {
-            check_email(email)?;
+        // The contract: `email` is optional unless the certificate is
+        // e-mailed. (Sending comes with the trust features; the rule
+        // holds already, so integrations written now keep working then.)
+        match &new.recipient_email {
+            Some(email) => check_email(email)?,
+            None if new.send_email => {
+                return Err(RegistryError::invalid_field(
+                    "recipient.email",
+                    "recipient.email is required when the certificate is e-mailed \
+                     (send_email, or the account's default)",
+                ))
+            }
+            None => {}
         }
         let template_hash = self
             .check_against_template(
@@ -70,19 +106,6 @@ impl Registry {
             created_at: now,
             updated_at: now,
         };
-        // The answer kept for the key is made now, from the record as it
-        // will be stored, and written in the same transaction.
-        let kept = reply.map(|r| (r.claim.clone(), (r.answer)(&record)));
-        self.writer
-            .write(NewRow {
-                record: record.clone(),
-                actor: actor.clone(),
-                reply: kept,
-            })
-            .await?;
-        if let Some(reply) = reply {
-            reply.kept.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
         Ok(record)
     }
 
@@ -210,16 +233,7 @@ impl Registry {
         actor: &Actor,
         reply: Option<&Reply<'_, CertificateRecord>>,
     ) -> Result<CertificateRecord, RegistryError> {
-        if let Some(text) = &reason {
-            if text.chars().count() > MAX_REASON_CHARS || text.chars().any(char::is_control) {
-                return Err(RegistryError::invalid(
-                    "reason",
-                    format!(
-                        "a reason is at most {MAX_REASON_CHARS} characters, without control characters"
-                    ),
-                ));
-            }
-        }
+        check_reason(reason.as_deref())?;
         let now = now_us();
         let mut tx = self.store.begin().await?;
         let mut record = self.locked(&mut tx, owner, id).await?;
@@ -228,22 +242,7 @@ impl Registry {
             tx.commit().await?;
             return Ok(record);
         }
-        let before = status_of(&record, now).name();
-        record.status = Status::Revoked.name().to_owned();
-        record.revoked_at = Some(now);
-        record.revocation_reason = reason;
-        record.updated_at = now;
-        self.store.update_certificate(&mut *tx, &record).await?;
-        let change = Change {
-            action: "certificate.revoke",
-            event: "certificate.revoked",
-            status: 200,
-            changes: json!({
-                "status": [before, "revoked"],
-                "revocation_reason": [null, record.revocation_reason],
-            }),
-        };
-        record_change(&self.store, &mut tx, &record, actor, change, now).await?;
+        revoke_in(&self.store, &mut tx, &mut record, reason, actor, now, 200).await?;
         self.store.keep_reply(&mut tx, reply, &record).await?;
         tx.commit().await?;
         self.forget_view(&record.id).await;
@@ -265,8 +264,38 @@ impl Registry {
     }
 }
 
+/// Revokes `record`, read (and locked) in `tx` and not revoked yet: its
+/// row, audit row and `certificate.revoked` event, in `tx`. `answered`
+/// is the status the request that asked is answered with.
+pub(crate) async fn revoke_in(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    record: &mut CertificateRecord,
+    reason: Option<String>,
+    actor: &Actor,
+    now: i64,
+    answered: u16,
+) -> Result<(), RegistryError> {
+    let before = status_of(record, now).name();
+    record.status = Status::Revoked.name().to_owned();
+    record.revoked_at = Some(now);
+    record.revocation_reason = reason;
+    record.updated_at = now;
+    store.update_certificate(&mut **tx, record).await?;
+    let change = Change {
+        action: "certificate.revoke",
+        event: "certificate.revoked",
+        status: answered,
+        changes: json!({
+            "status": [before, "revoked"],
+            "revocation_reason": [null, record.revocation_reason],
+        }),
+    };
+    record_change(store, tx, record, actor, change, now).await
+}
+
 /// The audit row and outbox event of a change, in its transaction.
-pub(super) async fn record_change(
+pub(crate) async fn record_change(
     store: &Store,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     record: &CertificateRecord,
@@ -274,6 +303,44 @@ pub(super) async fn record_change(
     change: Change,
     now: i64,
 ) -> Result<(), RegistryError> {
+    let (audit, event) = change_rows(record, actor, change, now);
+    store.append_audit(&mut **tx, &audit, now).await?;
+    store.append_event(&mut **tx, &event, now).await?;
+    Ok(())
+}
+
+/// New certificates, each with the audit row and `certificate.issued`
+/// event of its actor, in `tx`, in a few statements for all: a group
+/// commit's or a batch chunk's. `answered` is the status the requests are
+/// answered with.
+pub(crate) async fn insert_issued(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rows: &[(&CertificateRecord, &Actor)],
+    answered: u16,
+) -> Result<(), RegistryError> {
+    let records: Vec<&CertificateRecord> = rows.iter().map(|(record, _)| *record).collect();
+    store.insert_certificates(tx, &records).await?;
+    let mut audits = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    for (record, actor) in rows {
+        let at = record.created_at;
+        let (audit, event) = change_rows(record, actor, Change::issued(answered), at);
+        audits.push((audit, at));
+        events.push((event, at));
+    }
+    store.append_audits(tx, &audits).await?;
+    store.append_events(tx, &events).await?;
+    Ok(())
+}
+
+/// What a change of `record` appends: its audit row and outbox event.
+fn change_rows<'r>(
+    record: &'r CertificateRecord,
+    actor: &Actor,
+    change: Change,
+    now: i64,
+) -> (NewAuditEvent, NewEvent<'r>) {
     let audit = NewAuditEvent {
         account_id: Some(record.account_id.clone()),
         livemode: record.environment.is_live(),
@@ -283,7 +350,6 @@ pub(super) async fn record_change(
         changes: Some(change.changes.clone()),
         ..audit_by(actor)
     };
-    store.append_audit(&mut **tx, &audit, now).await?;
     let event = NewEvent {
         account_id: &record.account_id,
         livemode: record.environment.is_live(),
@@ -294,12 +360,11 @@ pub(super) async fn record_change(
             "changes": change.changes,
         }),
     };
-    store.append_event(&mut **tx, &event, now).await?;
-    Ok(())
+    (audit, event)
 }
 
 /// What one change writes besides the row.
-pub(super) struct Change {
+pub(crate) struct Change {
     /// The audit log's action.
     action: &'static str,
     /// The outbox event's type.
@@ -310,12 +375,14 @@ pub(super) struct Change {
 }
 
 impl Change {
-    pub(super) fn issued(changes: Value) -> Change {
+    /// A new certificate's, answered `answered` (`201`, or `202` for a
+    /// batch's).
+    pub(crate) fn issued(answered: u16) -> Change {
         Change {
             action: "certificate.create",
             event: "certificate.issued",
-            status: 201,
-            changes,
+            status: answered,
+            changes: json!({"status": [null, "issued"]}),
         }
     }
 }

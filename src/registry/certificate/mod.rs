@@ -21,6 +21,7 @@ mod writer;
 use std::collections::BTreeMap;
 
 pub use issue::Owner;
+pub(crate) use issue::{insert_issued, revoke_in};
 pub use template::{Declaration, FieldDeclaration};
 pub use view::{views, Views};
 pub use writer::Writer;
@@ -102,6 +103,9 @@ pub struct NewCertificate {
     pub metadata: BTreeMap<String, String>,
     /// Unix microseconds; must lie in the future.
     pub expires_at: Option<i64>,
+    /// Whether it is e-mailed (the request's word, or the account's
+    /// default): then `recipient_email` is required.
+    pub send_email: bool,
 }
 
 /// What a `PATCH` changes; `None` leaves a part as it is.
@@ -158,6 +162,21 @@ pub fn check_email(email: &str) -> Result<(), RegistryError> {
             "recipient.email",
             "recipient.email is not an e-mail address",
         ));
+    }
+    Ok(())
+}
+
+/// Refuses a revocation reason too long or with control characters.
+pub fn check_reason(reason: Option<&str>) -> Result<(), RegistryError> {
+    if let Some(text) = reason {
+        if text.chars().count() > MAX_REASON_CHARS || text.chars().any(char::is_control) {
+            return Err(RegistryError::invalid(
+                "reason",
+                format!(
+                    "a reason is at most {MAX_REASON_CHARS} characters, without control characters"
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -39,7 +39,7 @@ impl Registry {
     /// Drops what is kept of certificate `id`'s view, after a change
     /// (committed, with its outbox event: the webhook worker is woken
     /// for it rather than left to its next poll).
-    pub(super) async fn forget_view(&self, id: &str) {
+    pub(crate) async fn forget_view(&self, id: &str) {
         self.views.invalidate(id).await;
         self.events_appended();
     }

@@ -16,7 +16,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::issue::{record_change, Change};
+use super::issue::insert_issued;
 use crate::registry::error::RegistryError;
 use crate::registry::keys::Actor;
 use crate::registry::store::CertificateRecord;
@@ -108,22 +108,13 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-/// `rows` in one transaction.
+/// `rows` in one transaction, each table's rows in a few statements.
 async fn write_all(store: &Store, rows: &[&NewRow]) -> Result<(), RegistryError> {
     let mut tx = store.begin().await?;
+    let issued: Vec<(&CertificateRecord, &Actor)> =
+        rows.iter().map(|row| (&row.record, &row.actor)).collect();
+    insert_issued(store, &mut tx, &issued, 201).await?;
     for row in rows {
-        let record = &row.record;
-        store.insert_certificate(&mut *tx, record).await?;
-        let changes = serde_json::json!({"status": [null, "issued"]});
-        record_change(
-            store,
-            &mut tx,
-            record,
-            &row.actor,
-            Change::issued(changes),
-            record.created_at,
-        )
-        .await?;
         if let Some((claim, answer)) = &row.reply {
             store.keep_answer_within(&mut tx, claim, answer).await?;
         }

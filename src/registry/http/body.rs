@@ -33,11 +33,16 @@ pub struct RawBody {
 
 /// Reads `request`'s body, refusing one over [`MAX_BODY_BYTES`].
 pub async fn read(request: Request) -> Result<RawBody, ApiError> {
+    read_within(request, MAX_BODY_BYTES).await
+}
+
+/// Reads `request`'s body, refusing one over `limit` bytes.
+pub async fn read_within(request: Request, limit: usize) -> Result<RawBody, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("The body is over {MAX_BODY_BYTES} bytes"),
+            format!("The body is over {limit} bytes"),
         )
     };
     let headers = request.headers();
@@ -45,13 +50,13 @@ pub async fn read(request: Request) -> Result<RawBody, ApiError> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("?").to_owned());
-    let bytes: Bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+    let bytes: Bytes = axum::body::to_bytes(request.into_body(), limit)
         .await
         .map_err(|_| too_large())?;
     Ok(RawBody {
@@ -61,6 +66,15 @@ pub async fn read(request: Request) -> Result<RawBody, ApiError> {
 }
 
 impl RawBody {
+    /// Whether the body is declared as `essence` (`text/csv`), whatever
+    /// its parameters.
+    pub fn is(&self, essence: &str) -> bool {
+        self.content_type.as_deref().is_some_and(|kind| {
+            let declared = kind.split(';').next().unwrap_or("").trim();
+            declared.eq_ignore_ascii_case(essence)
+        })
+    }
+
     /// The body as JSON parsed into `T` (whose fields deny unknown ones).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         // A POST with nothing to say may send no body at all.

@@ -142,6 +142,14 @@ impl From<RegistryError> for ApiError {
             RegistryError::InvalidTransition(message) => {
                 ApiError::new(StatusCode::CONFLICT, "invalid_transition", message)
             }
+            RegistryError::BatchTooLarge { limit } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "batch_too_large",
+                format!(
+                    "A batch of this account holds at most {limit} rows; \
+                     split it into several batches"
+                ),
+            ),
             RegistryError::UnknownAccount(_) => ApiError::not_found("No such account"),
             RegistryError::Unavailable(cause) => {
                 tracing::warn!(%cause, "registry database unavailable");

@@ -58,13 +58,28 @@ impl<'a> Post<'a> {
         request: Request,
     ) -> Result<(Post<'a>, T), Response> {
         caller.require(scope).map_err(IntoResponse::into_response)?;
+        Post::begin_with(registry, caller, request, body::MAX_BODY_BYTES, |raw| {
+            raw.json()
+        })
+        .await
+    }
+
+    /// The same for a body of up to `limit` bytes read by `parse` (a CSV
+    /// upload), the caller's scope checked already.
+    pub async fn begin_with<T>(
+        registry: &'a Registry,
+        caller: &'a Caller,
+        request: Request,
+        limit: usize,
+        parse: impl FnOnce(&body::RawBody) -> Result<T, ApiError>,
+    ) -> Result<(Post<'a>, T), Response> {
         let key = idempotency_key(request.headers()).map_err(IntoResponse::into_response)?;
         let method = request.method().as_str().to_owned();
         let target = request.uri().path_and_query().map_or_else(
             || request.uri().path().to_owned(),
             |p| p.as_str().to_owned(),
         );
-        let raw = body::read(request)
+        let raw = body::read_within(request, limit)
             .await
             .map_err(IntoResponse::into_response)?;
         let mut post = Post {
@@ -92,7 +107,7 @@ impl<'a> Post<'a> {
                 Err(error) => return Err(ApiError::from(error).into_response()),
             }
         }
-        match raw.json() {
+        match parse(&raw) {
             Ok(body) => Ok((post, body)),
             Err(error) => Err(post.finish(Err(error)).await),
         }

@@ -10,13 +10,16 @@
 //!
 //! Layout: `context` the middleware; `error` the error shape; `body` JSON
 //! bodies and query strings; `idempotency` `Idempotency-Key`s; `page`
-//! lists; `api_keys`, `audit`, `certificates`, `sign`, `templates`,
-//! `webhooks` and `verify` (open, like `openapi`) the handlers
-//! (`webhook_json` the webhooks' bodies and objects) (`certificate_json` the certificates' bodies and object);
+//! lists; `api_keys`, `audit`, `batches`, `certificates`, `sign`,
+//! `templates`, `webhooks` and `verify` (open, like `openapi`) the
+//! handlers (`certificate_json`, `batch_json` and `webhook_json` their
+//! bodies and objects);
 //! `openapi` the OpenAPI document generated from them.
 
 mod api_keys;
 mod audit;
+mod batch_json;
+mod batches;
 mod body;
 mod certificate_json;
 mod certificates;
@@ -58,6 +61,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(registry: Registry) -> Router<S>
         .route("/api_keys", post(api_keys::create).get(api_keys::list))
         .route("/api_keys/{id}", delete(api_keys::revoke))
         .route("/audit_events", get(audit::list))
+        .route("/batches/{id}", get(batches::retrieve))
+        .route("/certificates/batch", post(batches::create))
+        .route("/certificates/batch_revoke", post(batches::revoke))
         .route(
             "/certificates",
             post(certificates::create).get(certificates::list),

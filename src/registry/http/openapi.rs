@@ -23,7 +23,7 @@ use utoipa::openapi::{Object, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::{api_keys, audit, certificates, sign, templates, verify, webhooks};
+use super::{api_keys, audit, batches, certificates, sign, templates, verify, webhooks};
 
 /// How utoipa names a `List<T>`'s schema: `List_` and `T`'s name.
 const LIST_PREFIX: &str = "List_";
@@ -47,6 +47,9 @@ const BEARER: &str = "api_key";
         api_keys::list,
         api_keys::revoke,
         audit::list,
+        batches::create,
+        batches::revoke,
+        batches::retrieve,
         certificates::create,
         certificates::list,
         certificates::retrieve,
@@ -74,6 +77,7 @@ const BEARER: &str = "api_key";
         (name = "api_keys", description = "The keys of the caller's account and environment"),
         (name = "audit_events", description = "The append-only audit log"),
         (name = "certificates", description = "Certificates: issue, read, list, change, revoke"),
+        (name = "batches", description = "Many certificates issued or revoked from one request, in the background"),
         (name = "sign", description = "Signed image URLs for tools that cannot run code"),
         (name = "templates", description = "The account's templates and what a certificate must supply"),
         (name = "webhooks", description = "Webhook endpoints, their delivery attempts, redelivery"),

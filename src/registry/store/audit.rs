@@ -1,9 +1,9 @@
 //! The `audit_events` table: appended to, never updated or deleted.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor, Row, Transaction};
 
-use super::{flag, Store};
+use super::{flag, placeholders, Query, Store, ROWS_PER_STATEMENT};
 use crate::registry::error::RegistryError;
 use crate::registry::ids::{self, Environment};
 
@@ -45,6 +45,27 @@ pub struct AuditEvent {
 const COLUMNS: &str =
     "id, at, actor_type, actor_id, action, target, request_id, ip, status, changes";
 
+const INSERT: &str = "INSERT INTO audit_events (id, account_id, livemode, at, actor_type, \
+     actor_id, action, target, request_id, ip, status, changes) VALUES";
+/// Values [`bind`] gives a row.
+const INSERTED: usize = 12;
+
+fn bind<'q>(query: Query<'q>, id: String, event: &NewAuditEvent, at: i64) -> Query<'q> {
+    query
+        .bind(id)
+        .bind(event.account_id.clone())
+        .bind(flag(event.livemode))
+        .bind(at)
+        .bind(event.actor_type)
+        .bind(event.actor_id.clone())
+        .bind(event.action)
+        .bind(event.target.clone())
+        .bind(event.request_id.clone())
+        .bind(event.ip.clone())
+        .bind(event.status.map(i64::from))
+        .bind(event.changes.as_ref().map(|c| c.to_string()))
+}
+
 fn event(row: &AnyRow) -> Result<AuditEvent, sqlx::Error> {
     let changes: Option<String> = row.try_get(9)?;
     Ok(AuditEvent {
@@ -74,26 +95,29 @@ impl Store {
         E: Executor<'c, Database = Any>,
     {
         let id = ids::new_id("ae_")?;
-        sqlx::query(
-            "INSERT INTO audit_events (id, account_id, livemode, at, actor_type, actor_id, action, \
-             target, request_id, ip, status, changes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&id)
-        .bind(event.account_id.clone())
-        .bind(flag(event.livemode))
-        .bind(at)
-        .bind(event.actor_type)
-        .bind(event.actor_id.clone())
-        .bind(event.action)
-        .bind(event.target.clone())
-        .bind(event.request_id.clone())
-        .bind(event.ip.clone())
-        .bind(event.status.map(i64::from))
-        .bind(event.changes.as_ref().map(|c| c.to_string()))
-        .execute(executor)
-        .await?;
+        let sql = format!("{INSERT} {}", placeholders(1, INSERTED));
+        bind(sqlx::query(&sql), id.clone(), event, at)
+            .execute(executor)
+            .await?;
         Ok(id)
+    }
+
+    /// Appends `events` (each with its time) in `tx`, a few statements
+    /// for all: the audit rows of a group of changes.
+    pub async fn append_audits(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        events: &[(NewAuditEvent, i64)],
+    ) -> Result<(), RegistryError> {
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("{INSERT} {}", placeholders(chunk.len(), INSERTED));
+            let mut query = sqlx::query(&sql);
+            for (event, at) in chunk {
+                query = bind(query, ids::new_id("ae_")?, event, *at);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     /// Appends `event`, now, in a transaction of its own.

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor, Row, Transaction};
 
-use super::{flag, Backend, Store};
+use super::{flag, placeholders, Backend, Query, Store, ROWS_PER_STATEMENT};
 use crate::registry::error::RegistryError;
 use crate::registry::ids::Environment;
 
@@ -84,20 +84,9 @@ fn record(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
     })
 }
 
-impl Store {
-    /// Inserts a certificate inside the caller's transaction.
-    pub async fn insert_certificate<'c, E>(
-        &self,
-        executor: E,
-        c: &CertificateRecord,
-    ) -> Result<(), RegistryError>
-    where
-        E: Executor<'c, Database = Any>,
-    {
-        sqlx::query(&format!(
-            "INSERT INTO certificates ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-        ))
+/// Binds every column of `c`, in [`COLUMNS`]' order.
+fn bind<'q>(query: Query<'q>, c: &CertificateRecord) -> Query<'q> {
+    query
         .bind(c.id.clone())
         .bind(c.account_id.clone())
         .bind(flag(c.environment.is_live()))
@@ -114,8 +103,27 @@ impl Store {
         .bind(c.revocation_reason.clone())
         .bind(c.created_at)
         .bind(c.updated_at)
-        .execute(executor)
-        .await?;
+}
+
+impl Store {
+    /// Inserts `certificates` in `tx`, a few statements for all: a group
+    /// of new certificates.
+    pub async fn insert_certificates(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        certificates: &[&CertificateRecord],
+    ) -> Result<(), RegistryError> {
+        for chunk in certificates.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO certificates ({COLUMNS}) VALUES {}",
+                placeholders(chunk.len(), 16)
+            );
+            let mut query = sqlx::query(&sql);
+            for c in chunk {
+                query = bind(query, c);
+            }
+            query.execute(&mut **tx).await?;
+        }
         Ok(())
     }
 

@@ -2,9 +2,9 @@
 //! transaction of the change it reports, so a crash can delay its
 //! delivery but never lose it. Delivery (webhooks) comes next.
 
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor, Row, Transaction};
 
-use super::{flag, Store};
+use super::{flag, placeholders, Query, Store, ROWS_PER_STATEMENT};
 use crate::registry::error::RegistryError;
 use crate::registry::ids;
 
@@ -30,6 +30,22 @@ pub struct StoredEvent {
     pub delivered_at: Option<i64>,
 }
 
+const INSERT: &str =
+    "INSERT INTO events (id, account_id, livemode, type, certificate_id, data, created_at) VALUES";
+/// Values [`bind`] gives a row.
+const INSERTED: usize = 7;
+
+fn bind<'q>(query: Query<'q>, id: String, event: &NewEvent<'_>, at: i64) -> Query<'q> {
+    query
+        .bind(id)
+        .bind(event.account_id.to_owned())
+        .bind(flag(event.livemode))
+        .bind(event.kind)
+        .bind(event.certificate_id.map(str::to_owned))
+        .bind(event.data.to_string())
+        .bind(at)
+}
+
 impl Store {
     /// Appends `event` at `at` inside the caller's transaction.
     pub async fn append_event<'c, E>(
@@ -42,20 +58,29 @@ impl Store {
         E: Executor<'c, Database = Any>,
     {
         let id = ids::new_id("evt_")?;
-        sqlx::query(
-            "INSERT INTO events (id, account_id, livemode, type, certificate_id, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&id)
-        .bind(event.account_id)
-        .bind(flag(event.livemode))
-        .bind(event.kind)
-        .bind(event.certificate_id.map(str::to_owned))
-        .bind(event.data.to_string())
-        .bind(at)
-        .execute(executor)
-        .await?;
+        let sql = format!("{INSERT} {}", placeholders(1, INSERTED));
+        bind(sqlx::query(&sql), id.clone(), event, at)
+            .execute(executor)
+            .await?;
         Ok(id)
+    }
+
+    /// Appends `events` (each with its time) in `tx`, a few statements
+    /// for all: the events of a group of changes.
+    pub async fn append_events(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        events: &[(NewEvent<'_>, i64)],
+    ) -> Result<(), RegistryError> {
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("{INSERT} {}", placeholders(chunk.len(), INSERTED));
+            let mut query = sqlx::query(&sql);
+            for (event, at) in chunk {
+                query = bind(query, ids::new_id("evt_")?, event, *at);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     /// The events of one certificate, oldest first.

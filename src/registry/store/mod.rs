@@ -10,13 +10,15 @@
 //! change, its audit row and (for certificates) its outbox event are
 //! written together: a crash keeps all or none.
 //!
-//! Layout: `accounts`, `keys`, `audit`, `limits`, `certificates` and
-//! `events` hold the queries of one table each; `webhooks` the endpoints,
-//! `deliveries` the webhook queue, `attempts` its log.
+//! Layout: `accounts`, `keys`, `audit`, `limits`, `certificates`,
+//! `events`, `idempotency` and `instances` hold the queries of one table
+//! each; `batches` those of a batch and its rows; `webhooks` the webhook
+//! endpoints, `deliveries` the webhook queue, `attempts` its log.
 
 mod accounts;
 mod attempts;
 mod audit;
+mod batches;
 mod certificates;
 mod deliveries;
 mod events;
@@ -37,6 +39,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use attempts::AttemptRecord;
 pub use audit::{AuditEvent, NewAuditEvent};
+pub use batches::{BatchItem, BatchRecord, Counts, ItemInput, RowOutcome};
 pub use certificates::{CertificateFilter, CertificateRecord};
 pub use deliveries::{Due, OutboxEvent, Outcome};
 pub use events::{NewEvent, StoredEvent};
@@ -280,6 +283,11 @@ impl Store {
         Ok(version.unwrap_or(0))
     }
 
+    /// Whether [`Store::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     /// Closes the pool, waiting for connections to be given back.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -293,6 +301,31 @@ pub fn now_us() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
+
+/// Rows one multi-row `INSERT` writes at most: within both databases'
+/// bound on a statement's parameters (SQLite's 32,766, PostgreSQL's
+/// 65,535) for tables of up to 64 columns.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// `($1, …, $k), ($k+1, …), …`: the placeholders of `rows` rows of
+/// `columns` values each.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * columns + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// A query being bound.
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
 /// 0/1 for a flag: both databases store it as BIGINT alike.
 fn flag(value: bool) -> i64 {
