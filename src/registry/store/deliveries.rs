@@ -107,6 +107,15 @@ impl Store {
     /// Fans up to `limit` undelivered events out to their endpoints;
     /// answers how many events it took.
     pub async fn fan_out(&self, limit: i64, now: i64) -> Result<usize, RegistryError> {
+        // A read first: an idle worker must not take SQLite's write lock
+        // every poll, which other writers (the CLI too) would wait on.
+        let any: Option<String> =
+            sqlx::query_scalar("SELECT id FROM events WHERE delivered_at IS NULL LIMIT 1")
+                .fetch_optional(self.pool())
+                .await?;
+        if any.is_none() {
+            return Ok(0);
+        }
         let mut tx = self.begin().await?;
         let rows = sqlx::query(&format!(
             "SELECT {EVENT_COLUMNS} FROM events e WHERE e.delivered_at IS NULL \
@@ -197,6 +206,17 @@ impl Store {
         full: &[String],
     ) -> Result<Vec<Due>, RegistryError> {
         if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // As in `fan_out`: no write lock while nothing is due.
+        let any: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1 \
+             LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        if any.is_none() {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
