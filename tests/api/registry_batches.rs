@@ -419,3 +419,60 @@ on_both_databases!(
     a_revoking_batch_revokes_each_once_and_fails_strangers_alone,
     super::a_revoking_batch_revokes_each_once_and_fails_strangers_alone
 );
+
+async fn a_batchs_events_reach_webhooks_ending_with_batch_completed(db: Db) {
+    use crate::registry_webhooks_receiver::{
+        endpoint, eventually, signed_by, spawn_hooks, Receiver,
+    };
+    let app = spawn_hooks(db, roomy).await;
+    let receiver = Receiver::start().await;
+    let (_, key) = app.key(USER, Environment::Live, &["*"]).await;
+    let (_, secret) = endpoint(
+        &app,
+        &key,
+        &receiver.url("/hooks"),
+        &["certificate.issued", "batch.completed"],
+    )
+    .await;
+    let mut recipients: Vec<Value> = (1..=12).map(recipient).collect();
+    recipients[4]["email"] = json!("nope");
+    let body = json!({"template_id": CERT, "recipients": recipients});
+    let id = accepted(&app, "/certificates/batch", &key, &body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = finished(&app, &key, &id, "?limit=100").await;
+    let got = eventually(Duration::from_secs(30), "12 deliveries", || async {
+        let got = receiver.at("/hooks");
+        (got.len() >= 12).then_some(got)
+    })
+    .await;
+    assert!(got.iter().all(|r| signed_by(r, &secret)));
+    let bodies: Vec<Value> = got.iter().map(|r| r.json()).collect();
+    let issued: std::collections::HashSet<&str> = bodies
+        .iter()
+        .filter(|b| b["event"] == "certificate.issued")
+        .map(|b| b["certificate_id"].as_str().unwrap())
+        .collect();
+    let made: std::collections::HashSet<&str> = done["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["certificate_id"].as_str())
+        .collect();
+    assert_eq!((issued.len(), &issued), (11, &made));
+    let completed: Vec<&Value> = bodies
+        .iter()
+        .filter(|b| b["event"] == "batch.completed")
+        .collect();
+    assert_eq!(completed.len(), 1);
+    assert_eq!(
+        completed[0]["data"],
+        json!({"batch_id": id, "kind": "issue", "total": 12, "completed": 11, "failed": 1})
+    );
+    assert_eq!(completed[0]["certificate_id"], Value::Null);
+}
+on_both_databases!(
+    a_batchs_events_reach_webhooks_ending_with_batch_completed,
+    super::a_batchs_events_reach_webhooks_ending_with_batch_completed
+);

@@ -280,6 +280,9 @@ impl Registry {
         }
         self.store.keep_reply(&mut tx, reply, &record).await?;
         tx.commit().await?;
+        if done {
+            self.events_appended();
+        }
         self.batches.wake();
         Ok(record)
     }

@@ -160,6 +160,7 @@ async fn write_issued(
     let failed = i64::try_from(rows.len() - issued.len()).unwrap_or(i64::MAX);
     finish_chunk(store, &mut tx, batch, completed, failed, now).await?;
     tx.commit().await?;
+    registry.events_appended();
     Ok(())
 }
 
@@ -206,6 +207,7 @@ async fn revoke_rows(
         .await?;
     finish_chunk(store, &mut tx, batch, completed, failed, now).await?;
     tx.commit().await?;
+    registry.events_appended();
     for id in revoked {
         registry.forget_view(&id).await;
     }

@@ -49,6 +49,7 @@ impl Registry {
                 reply: kept,
             })
             .await?;
+        self.events_appended();
         if let Some(reply) = reply {
             reply.kept.store(true, std::sync::atomic::Ordering::SeqCst);
         }

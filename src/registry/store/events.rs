@@ -1,6 +1,7 @@
 //! The `events` table, the outbox: an event is appended in the
 //! transaction of the change it reports, so a crash can delay its
-//! delivery but never lose it. Delivery (webhooks) comes next.
+//! delivery but never lose it. The webhook worker delivers from it
+//! (`registry::webhook::deliver`).
 
 use sqlx::{Any, Executor, Row, Transaction};
 
