@@ -49,7 +49,11 @@ impl Registry {
                 reply: kept,
             })
             .await?;
-        self.events_appended();
+        // The webhook worker is not woken here: it would fan each create
+        // out in a synced transaction of its own, competing with the
+        // group commits for SQLite's one write lock (creates' p99 rose
+        // from 26 to 43 ms under load). It finds new certificates at its
+        // next poll (50 ms); changes and batch chunks, far fewer, wake it.
         if let Some(reply) = reply {
             reply.kept.store(true, std::sync::atomic::Ordering::SeqCst);
         }
