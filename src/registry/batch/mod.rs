@@ -79,6 +79,19 @@ pub struct Row<T> {
     pub value: Result<T, RowError>,
 }
 
+impl<T> Row<T> {
+    /// `values` as rows numbered from 1, each ready: a JSON array's.
+    pub fn numbered(values: impl IntoIterator<Item = T>) -> Vec<Row<T>> {
+        (1..)
+            .zip(values)
+            .map(|(number, value)| Row {
+                number,
+                value: Ok(value),
+            })
+            .collect()
+    }
+}
+
 /// Why a row failed: the API's error, without the request's id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowError {
@@ -365,14 +378,7 @@ mod tests {
 
     #[test]
     fn a_repeated_id_is_refused_naming_it_and_its_row() {
-        let rows: Vec<Row<String>> = ["cert_a", "cert_b", "cert_a"]
-            .iter()
-            .zip(1..)
-            .map(|(id, number)| Row {
-                number,
-                value: Ok((*id).to_owned()),
-            })
-            .collect();
+        let rows = Row::numbered(["cert_a", "cert_b", "cert_a"].map(String::from));
         let error = refuse_repeats(&rows).unwrap_err().to_string();
         assert!(
             error.contains("cert_a") && error.contains("row 3"),

@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
 
 use super::batch_json::{BatchObject, CreateBatch, ItemObject, RevokeBatch};
-use super::body::{query_pairs, RawBody, MAX_BODY_BYTES};
+use super::body::{declares, query_pairs, RawBody, MAX_BODY_BYTES};
 use super::certificates::{emailed, owner};
 use super::context::Caller;
 use super::error::{ApiError, ErrorBody};
@@ -38,8 +38,7 @@ fn is_csv(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"))
+        .is_some_and(|v| declares(v, "text/csv"))
 }
 
 /// The body's bound: the contract's 10 MiB for CSV, 1 MiB for JSON.
@@ -140,13 +139,7 @@ pub async fn create(
         let (template_id, send_email, rows) = match upload {
             Upload::Json(body) => {
                 query_pairs(query.as_deref(), &[])?;
-                let rows = (1..)
-                    .zip(body.recipients)
-                    .map(|(number, given)| Row {
-                        number,
-                        value: Ok(given.into()),
-                    })
-                    .collect();
+                let rows = Row::numbered(body.recipients.into_iter().map(Into::into));
                 (body.template_id, body.send_email, rows)
             }
             Upload::Csv(bytes) => {
@@ -230,13 +223,7 @@ pub async fn revoke(
         let (reason, rows) = match upload {
             Upload::Json(body) => {
                 query_pairs(query.as_deref(), &[])?;
-                let rows = (1..)
-                    .zip(body.certificate_ids)
-                    .map(|(number, id)| Row {
-                        number,
-                        value: Ok(id),
-                    })
-                    .collect();
+                let rows = Row::numbered(body.certificate_ids);
                 (body.reason, rows)
             }
             Upload::Csv(bytes) => {

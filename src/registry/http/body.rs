@@ -69,10 +69,9 @@ impl RawBody {
     /// Whether the body is declared as `essence` (`text/csv`), whatever
     /// its parameters.
     pub fn is(&self, essence: &str) -> bool {
-        self.content_type.as_deref().is_some_and(|kind| {
-            let declared = kind.split(';').next().unwrap_or("").trim();
-            declared.eq_ignore_ascii_case(essence)
-        })
+        self.content_type
+            .as_deref()
+            .is_some_and(|kind| declares(kind, essence))
     }
 
     /// The body as JSON parsed into `T` (whose fields deny unknown ones).
@@ -94,8 +93,14 @@ impl RawBody {
 }
 
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
+    declares(content_type, "application/json")
+}
+
+/// Whether a `Content-Type` value declares the media type `essence`,
+/// whatever its parameters (`; charset=utf-8`).
+pub fn declares(content_type: &str, essence: &str) -> bool {
+    let declared = content_type.split(';').next().unwrap_or("").trim();
+    declared.eq_ignore_ascii_case(essence)
 }
 
 /// `T` from JSON text, naming the field at fault when there is one.
